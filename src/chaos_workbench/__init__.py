@@ -1,0 +1,28 @@
+"""Chaos Workbench: prove, with evidence, how a system behaves when its dependencies fail."""
+
+from __future__ import annotations
+
+from chaos_workbench.model import (
+    GRADE_THRESHOLDS,
+    ExperimentStatus,
+    FaultResult,
+    FaultType,
+    ImpactLevel,
+    PhaseStats,
+    ResilienceScore,
+    grade_for,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GRADE_THRESHOLDS",
+    "ExperimentStatus",
+    "FaultResult",
+    "FaultType",
+    "ImpactLevel",
+    "PhaseStats",
+    "ResilienceScore",
+    "__version__",
+    "grade_for",
+]

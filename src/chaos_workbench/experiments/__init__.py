@@ -1,0 +1,1 @@
+"""Suite files: the schema, loading, and validation errors with file, line and field."""

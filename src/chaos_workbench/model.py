@@ -1,0 +1,191 @@
+"""The public vocabulary of Chaos Workbench: fault types, impact levels, results and grades.
+
+These names come from the design sketch the product grew from; they are kept stable as the
+library's public API. Everything here is plain, frozen data with no I/O: the engine fills it
+from real measurements, the reports read it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+__all__ = [
+    "GRADE_THRESHOLDS",
+    "ExperimentStatus",
+    "FaultResult",
+    "FaultType",
+    "ImpactLevel",
+    "PhaseStats",
+    "ResilienceScore",
+    "grade_for",
+]
+
+
+class FaultType(enum.StrEnum):
+    """What kind of failure a fault imitates (the design sketch's categories, extended)."""
+
+    LATENCY = "latency"
+    ERROR = "error"
+    RESOURCE_EXHAUSTION = "resource_exhaustion"
+    DEPENDENCY_DOWN = "dependency_down"
+    NETWORK = "network"
+    PROCESS = "process"
+    CLOCK = "clock"
+
+
+class ImpactLevel(enum.StrEnum):
+    """How badly a fault hurt the service, from the SLIs measured while it was active.
+
+    Ordered: ``NONE < DEGRADED < PARTIAL_OUTAGE < FULL_OUTAGE`` (compare with ``.rank``).
+    """
+
+    NONE = "none"
+    DEGRADED = "degraded"
+    PARTIAL_OUTAGE = "partial_outage"
+    FULL_OUTAGE = "full_outage"
+
+    @property
+    def rank(self) -> int:
+        """Severity as an integer, 0 (none) to 3 (full outage)."""
+        return _IMPACT_ORDER.index(self)
+
+    def worse_than(self, other: ImpactLevel) -> bool:
+        """True when this level is more severe than ``other``."""
+        return self.rank > other.rank
+
+
+_IMPACT_ORDER = (
+    ImpactLevel.NONE,
+    ImpactLevel.DEGRADED,
+    ImpactLevel.PARTIAL_OUTAGE,
+    ImpactLevel.FULL_OUTAGE,
+)
+
+
+class ExperimentStatus(enum.StrEnum):
+    """How an experiment ended."""
+
+    PASSED = "passed"  # ran, and met its expectations
+    FAILED = "failed"  # ran, and missed an expectation (impact too high, recovered too late)
+    INCONCLUSIVE = "inconclusive"  # steady state did not hold before injection: nothing injected
+    ABORTED = "aborted"  # a guardrail or the operator stopped it; the fault was reverted
+    ERROR = "error"  # the fault could not be applied or the run broke; reason says why
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PhaseStats(_Frozen):
+    """What traffic measured during one phase of an experiment (baseline, fault or recovery)."""
+
+    requests: int = Field(ge=0)
+    successes: int = Field(ge=0)
+    errors_by_kind: dict[str, int] = Field(default_factory=dict)
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    duration_s: float = Field(ge=0)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def success_ratio(self) -> float | None:
+        """Share of requests that succeeded, or None when nothing was sent."""
+        return self.successes / self.requests if self.requests else None
+
+
+class FaultResult(_Frozen):
+    """The measured outcome of one experiment: the design sketch's result, with evidence.
+
+    ``recovery_time_ms`` is measured from the end of the revert to the start of the first
+    stable streak of windows in which the SLO held; it is None when the service did not
+    recover within the recovery timeout (or the experiment did not run).
+    """
+
+    name: str
+    fault_type: FaultType
+    description: str
+    status: ExperimentStatus
+    recovered: bool
+    impact: ImpactLevel
+    recovery_time_ms: float | None = None
+    reason: str = ""
+    details: str = ""
+    weight: float = Field(default=1.0, gt=0)
+    phases: dict[str, PhaseStats] = Field(default_factory=dict)
+    findings: tuple[str, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        """True when the experiment ran and met its expectations."""
+        return self.status is ExperimentStatus.PASSED
+
+
+GRADE_THRESHOLDS: tuple[tuple[float, str], ...] = (
+    (95.0, "A"),
+    (80.0, "B"),
+    (60.0, "C"),
+    (40.0, "D"),
+)
+"""Score (percent) at or above which each grade is given; below the last one is F."""
+
+
+def grade_for(score_percent: float) -> str:
+    """The letter grade for a score in percent (95/80/60/40 → A/B/C/D, else F)."""
+    if not 0.0 <= score_percent <= 100.0:
+        raise ValueError(f"score must be between 0 and 100 percent, got {score_percent}")
+    for threshold, letter in GRADE_THRESHOLDS:
+        if score_percent >= threshold:
+            return letter
+    return "F"
+
+
+class ResilienceScore(_Frozen):
+    """The suite's scorecard: counts, the weighted pass rate and its grade.
+
+    ``recovery_rate`` is the weighted share (percent) of experiments that passed; with every
+    experiment at the default expectations (``max_impact: full_outage``, no deadline) it is
+    exactly the design sketch's plain recovery rate. Inconclusive experiments do not count.
+    """
+
+    total: int = Field(ge=0)
+    recovered: int = Field(ge=0)
+    degraded: int = Field(ge=0)
+    outages: int = Field(ge=0)
+    passed: int = Field(ge=0)
+    inconclusive: int = Field(default=0, ge=0)
+    recovery_rate: float = Field(ge=0, le=100)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def grade(self) -> str:
+        """A–F for ``recovery_rate`` (see :data:`GRADE_THRESHOLDS`)."""
+        return grade_for(self.recovery_rate)
+
+    @classmethod
+    def from_results(cls, results: Sequence[FaultResult]) -> ResilienceScore:
+        """Score a run. Raises ``ValueError`` when no experiment produced a verdict."""
+        counted = [r for r in results if r.status is not ExperimentStatus.INCONCLUSIVE]
+        if not counted:
+            raise ValueError(
+                "cannot grade a run with no conclusive experiments: "
+                "add an experiment, or fix the steady state so that experiments can run"
+            )
+        total_weight = sum(r.weight for r in counted)
+        passed_weight = sum(r.weight for r in counted if r.passed)
+        return cls(
+            total=len(counted),
+            recovered=sum(1 for r in counted if r.recovered),
+            degraded=sum(1 for r in counted if r.impact is ImpactLevel.DEGRADED),
+            outages=sum(
+                1
+                for r in counted
+                if r.impact in (ImpactLevel.PARTIAL_OUTAGE, ImpactLevel.FULL_OUTAGE)
+            ),
+            passed=sum(1 for r in counted if r.passed),
+            inconclusive=len(results) - len(counted),
+            recovery_rate=round(100.0 * passed_weight / total_weight, 2),
+        )

@@ -1,0 +1,105 @@
+"""Revert actions: how to undo a fault from *outside* the process that applied it.
+
+A fault reverts itself in-process with ``Fault.revert()``. For the safety net it also
+describes, as plain data, what another process (the watchdog, ``cwb cleanup``) must do to
+undo it if the controller dies: these models are written to the lease file before the fault
+is applied and carried out by ``safety.executor``. Every action is idempotent.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "DeletePath",
+    "KillProcess",
+    "RemoveCgroup",
+    "RemoveToxic",
+    "RevertAction",
+    "SetProxyEnabled",
+    "SignalProcess",
+    "StartProcess",
+]
+
+
+class _Action(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RemoveToxic(_Action):
+    """DELETE a toxic through a Toxiproxy-compatible API (404 counts as done)."""
+
+    action: Literal["remove_toxic"] = "remove_toxic"
+    api_url: str
+    proxy: str
+    toxic: str
+
+
+class SetProxyEnabled(_Action):
+    """Re-enable (or disable) a proxy through a Toxiproxy-compatible API."""
+
+    action: Literal["set_proxy_enabled"] = "set_proxy_enabled"
+    api_url: str
+    proxy: str
+    enabled: bool = True
+
+
+class SignalProcess(_Action):
+    """Send ``signal`` to ``pid`` if it is still the same process (matching start time)."""
+
+    action: Literal["signal_process"] = "signal_process"
+    pid: int
+    create_time: float  # psutil's create_time(), guards against pid reuse
+    signal: int
+    include_children: bool = False
+
+
+class KillProcess(_Action):
+    """SIGKILL a helper process (a hog, a filler) and, optionally, its process group."""
+
+    action: Literal["kill_process"] = "kill_process"
+    pid: int
+    create_time: float
+    process_group: bool = True
+
+
+class DeletePath(_Action):
+    """Delete a file or directory the fault created."""
+
+    action: Literal["delete_path"] = "delete_path"
+    path: str
+
+
+class RemoveCgroup(_Action):
+    """Kill what is left in a cgroup the fault created, then remove it."""
+
+    action: Literal["remove_cgroup"] = "remove_cgroup"
+    path: str
+
+
+class StartProcess(_Action):
+    """Start a supervised process again (after a kill) unless it is already running."""
+
+    action: Literal["start_process"] = "start_process"
+    name: str
+    command: tuple[str, ...]
+    cwd: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    pid_file: str | None = None  # where the new pid is written for the supervisor to adopt
+    ready_port: int | None = None
+    ready_host: str = "127.0.0.1"
+    log_path: str | None = None
+
+
+RevertAction = Annotated[
+    RemoveToxic
+    | SetProxyEnabled
+    | SignalProcess
+    | KillProcess
+    | DeletePath
+    | RemoveCgroup
+    | StartProcess,
+    Field(discriminator="action"),
+]
