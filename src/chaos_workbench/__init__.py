@@ -10,6 +10,9 @@ from chaos_workbench.model import (
     ImpactLevel,
     PhaseStats,
     ResilienceScore,
+    RunRecord,
+    TimelineEvent,
+    WindowSummary,
     grade_for,
 )
 
@@ -23,6 +26,9 @@ __all__ = [
     "ImpactLevel",
     "PhaseStats",
     "ResilienceScore",
+    "RunRecord",
+    "TimelineEvent",
+    "WindowSummary",
     "__version__",
     "grade_for",
 ]

@@ -20,6 +20,9 @@ __all__ = [
     "ImpactLevel",
     "PhaseStats",
     "ResilienceScore",
+    "RunRecord",
+    "TimelineEvent",
+    "WindowSummary",
     "grade_for",
 ]
 
@@ -97,6 +100,26 @@ class PhaseStats(_Frozen):
         return self.successes / self.requests if self.requests else None
 
 
+class WindowSummary(_Frozen):
+    """One measurement window as the reports see it (``t_s`` from the experiment's start)."""
+
+    t_s: float
+    phase: str  # "baseline", "fault", "recovery"
+    requests: int = Field(ge=0)
+    successes: int = Field(ge=0)
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    slo_ok: bool | None = None  # None: empty window, nothing to judge
+
+
+class TimelineEvent(_Frozen):
+    """Something that happened during an experiment, on its clock (``t_s`` from its start)."""
+
+    t_s: float
+    kind: str  # "baseline_start", "inject", "injected", "revert", "reverted", "recovered", ...
+    message: str = ""
+
+
 class FaultResult(_Frozen):
     """The measured outcome of one experiment: the design sketch's result, with evidence.
 
@@ -116,7 +139,11 @@ class FaultResult(_Frozen):
     details: str = ""
     weight: float = Field(default=1.0, gt=0)
     phases: dict[str, PhaseStats] = Field(default_factory=dict)
-    findings: tuple[str, ...] = ()
+    findings: tuple[str, ...] = ()  # statistics and observations, one sentence each
+    expectation: str = ""  # e.g. "impact <= degraded, recovered within 10 s"
+    timeline: tuple[WindowSummary, ...] = ()
+    events: tuple[TimelineEvent, ...] = ()
+    measurements_reliable: bool = True  # False when the load driver fell behind its rate
 
     @property
     def passed(self) -> bool:
@@ -189,3 +216,19 @@ class ResilienceScore(_Frozen):
             inconclusive=len(results) - len(counted),
             recovery_rate=round(100.0 * passed_weight / total_weight, 2),
         )
+
+
+class RunRecord(_Frozen):
+    """Everything one run produced: the single input of every report and of the history."""
+
+    run_id: str
+    service: str
+    suite_path: str | None = None
+    started_at: str  # ISO 8601, UTC, for display
+    finished_at: str | None = None
+    duration_s: float = 0.0
+    seed: int
+    results: tuple[FaultResult, ...] = ()
+    score: ResilienceScore | None = None  # None when no experiment was conclusive
+    interrupted: bool = False
+    notes: tuple[str, ...] = ()
