@@ -98,7 +98,11 @@ class ProxyControl(Protocol):
         stream: str = "downstream",
         toxicity: float = 1.0,
         attributes: Mapping[str, Any] | None = None,
-    ) -> None: ...
+        ttl_ms: float | None = None,
+    ) -> None:
+        """Add a toxic; ``ttl_ms`` asks the server to remove it by itself after that long
+        (a real Toxiproxy ignores it), so a toxic set by a crashed run expires."""
+        ...
 
     async def remove_toxic(self, proxy: str, name: str) -> None:
         """Remove a toxic; removing one that is not there is not an error."""
