@@ -8,6 +8,7 @@ validated by their own parameter models, looked up by ``type`` in the fault regi
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -16,16 +17,19 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from chaos_workbench.faults import FaultParams
+from chaos_workbench.faults import FaultParams, Reference
 from chaos_workbench.faults import registry as fault_registry
 from chaos_workbench.model import ImpactLevel
 
 __all__ = [
+    "DEFER_REFERENCES",
     "BlastRadius",
     "Defaults",
     "Expectations",
@@ -34,11 +38,15 @@ __all__ = [
     "ProcessSpec",
     "ProxySpec",
     "ReadinessSpec",
+    "ReferenceProblem",
     "RequestSpec",
     "Slo",
     "Suite",
+    "SuiteOutline",
     "TrafficSpec",
     "host_is_loopback",
+    "loc_to_path",
+    "reference_problems",
     "split_host_port",
 ]
 
@@ -192,12 +200,22 @@ def _parse_fault(value: object, info: ValidationInfo) -> object:
         raise ValueError("expected a mapping with a 'type' key")
     kind = value.get("type")
     if not isinstance(kind, str):
-        raise ValueError("missing 'type': which fault to inject")
+        known = ", ".join(fault_registry.all_kinds()) or "none"
+        message = "Field required" if kind is None else "Input should be a valid string"
+        raise _type_error(f"{message}: the kind of fault to inject (known: {known})", kind)
     try:
         model = fault_registry.params_model(kind)
     except KeyError as exc:
-        raise ValueError(str(exc.args[0])) from None
+        raise _type_error(str(exc.args[0]), kind) from None
     return model.model_validate(value, context=info.context)
+
+
+def _type_error(message: str, kind: object) -> ValidationError:
+    """An error located at the fault's ``type`` key, so the report points at that line."""
+    error = PydanticCustomError("fault_type", message)
+    return ValidationError.from_exception_data(
+        "fault", [{"type": error, "loc": ("type",), "input": kind}]
+    )
 
 
 FaultField = Annotated[FaultParams, BeforeValidator(_parse_fault)]
@@ -244,40 +262,113 @@ class Suite(_Model):
     experiments: tuple[ExperimentSpec, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _check_references(self) -> Suite:
-        problems: list[str] = []
-        names = {
-            "proxy": {p.name for p in self.proxies},
-            "process": {p.name for p in self.processes},
-        }
-        for section, items in (("proxies", self.proxies), ("processes", self.processes)):
-            seen: set[str] = set()
-            for item in items:
-                if item.name in seen:
-                    problems.append(f"{section}: name {item.name!r} is defined twice")
-                seen.add(item.name)
-        seen_experiments: set[str] = set()
-        for index, exp in enumerate(self.experiments):
-            if exp.name in seen_experiments:
-                problems.append(f"experiments.{index}.name: {exp.name!r} is used twice")
-            seen_experiments.add(exp.name)
-            for ref in exp.fault.references():
-                if ref.name not in names[ref.kind]:
-                    defined = ", ".join(sorted(names[ref.kind])) or "none"
-                    problems.append(
-                        f"experiments.{index}.fault.{ref.field}: {ref.kind} {ref.name!r} is "
-                        f"not defined (defined: {defined})"
-                    )
-        allowed = set(self.blast_radius.hosts)
-        targets = [("traffic.url", urlsplit(self.traffic.url).hostname or "")]
-        for index, proxy in enumerate(self.proxies):
-            targets.append((f"proxies.{index}.upstream", split_host_port(proxy.upstream)[0]))
-        for where, host in targets:
-            if not host_is_loopback(host) and host not in allowed:
-                problems.append(
-                    f"{where}: {host!r} is not on loopback; list it under blast_radius.hosts "
-                    "to allow it"
-                )
+    def _check_references(self, info: ValidationInfo) -> Suite:
+        # The loader defers these checks to report each one with its own path and line.
+        if isinstance(info.context, dict) and info.context.get(DEFER_REFERENCES):
+            return self
+        problems = reference_problems(SuiteOutline.of(self))
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("; ".join(f"{loc_to_path(p.loc)}: {p.message}" for p in problems))
         return self
+
+
+DEFER_REFERENCES = "defer_reference_checks"
+"""Validation-context key: skip the suite-level cross-reference checks (the loader runs them)."""
+
+Loc = tuple[str | int, ...]
+
+
+def loc_to_path(loc: Loc) -> str:
+    """``("experiments", 1, "fault", "latency_ms")`` → ``experiments[1].fault.latency_ms``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+@dataclass(frozen=True)
+class ReferenceProblem:
+    """One suite-level mistake (a name defined twice, an undefined or off-loopback target)."""
+
+    loc: Loc
+    message: str
+
+
+@dataclass(frozen=True)
+class SuiteOutline:
+    """What the cross-reference checks need, with each item's index in its list.
+
+    Built from a valid :class:`Suite`, or by the loader from whatever parts of an invalid
+    file did validate, so that these checks report alongside the other mistakes.
+    ``allowed_hosts`` is None when ``blast_radius`` itself is invalid (skip the host checks).
+    """
+
+    proxies: tuple[tuple[int, str], ...] = ()
+    processes: tuple[tuple[int, str], ...] = ()
+    upstreams: tuple[tuple[int, str], ...] = ()
+    experiments: tuple[tuple[int, str | None, tuple[Reference, ...]], ...] = ()
+    traffic_url: str | None = None
+    allowed_hosts: frozenset[str] | None = frozenset()
+
+    @classmethod
+    def of(cls, suite: Suite) -> SuiteOutline:
+        return cls(
+            proxies=tuple((i, p.name) for i, p in enumerate(suite.proxies)),
+            processes=tuple((i, p.name) for i, p in enumerate(suite.processes)),
+            upstreams=tuple((i, p.upstream) for i, p in enumerate(suite.proxies)),
+            experiments=tuple(
+                (i, e.name, tuple(e.fault.references())) for i, e in enumerate(suite.experiments)
+            ),
+            traffic_url=suite.traffic.url,
+            allowed_hosts=frozenset(suite.blast_radius.hosts),
+        )
+
+
+def reference_problems(outline: SuiteOutline) -> list[ReferenceProblem]:
+    """Names defined twice, references to undefined proxies/processes, off-loopback targets."""
+    problems: list[ReferenceProblem] = []
+    names = {
+        "proxy": {name for _, name in outline.proxies},
+        "process": {name for _, name in outline.processes},
+    }
+    for section, items in (("proxies", outline.proxies), ("processes", outline.processes)):
+        seen: set[str] = set()
+        for index, name in items:
+            if name in seen:
+                problems.append(
+                    ReferenceProblem((section, index, "name"), f"{name!r} is defined twice")
+                )
+            seen.add(name)
+    seen_experiments: set[str] = set()
+    for index, exp_name, refs in outline.experiments:
+        if exp_name is not None:
+            if exp_name in seen_experiments:
+                problems.append(
+                    ReferenceProblem(("experiments", index, "name"), f"{exp_name!r} is used twice")
+                )
+            seen_experiments.add(exp_name)
+        for ref in refs:
+            if ref.name not in names[ref.kind]:
+                defined = ", ".join(sorted(names[ref.kind])) or "none"
+                problems.append(
+                    ReferenceProblem(
+                        ("experiments", index, "fault", ref.field),
+                        f"{ref.kind} {ref.name!r} is not defined (defined: {defined})",
+                    )
+                )
+    if outline.allowed_hosts is not None:
+        targets: list[tuple[Loc, str]] = []
+        if outline.traffic_url is not None:
+            targets.append((("traffic", "url"), urlsplit(outline.traffic_url).hostname or ""))
+        for index, upstream in outline.upstreams:
+            targets.append((("proxies", index, "upstream"), split_host_port(upstream)[0]))
+        for loc, host in targets:
+            if not host_is_loopback(host) and host not in outline.allowed_hosts:
+                problems.append(
+                    ReferenceProblem(
+                        loc,
+                        f"{host!r} is not on loopback; list it under blast_radius.hosts "
+                        "to allow it",
+                    )
+                )
+    return problems

@@ -1,0 +1,278 @@
+"""Reading a suite file into plain data plus the line of every value, for error reports.
+
+YAML is composed into PyYAML's node tree, whose marks give each key and item its line;
+JSON is read by a small position-tracking parser built from the standard library's own
+string and number scanners, so its values are exactly what ``json.loads`` would give
+(PyYAML's YAML 1.1 rules differ from JSON on numbers like ``1e5``, so we do not read JSON
+as YAML). Both expand ``${VAR}`` / ``${VAR:-default}`` in string values and notice keys
+that appear twice (both formats otherwise keep the last one silently).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from json.decoder import scanstring  # type: ignore[attr-defined]  # public, untyped in typeshed
+from json.scanner import NUMBER_RE
+
+import yaml
+
+__all__ = [
+    "Document",
+    "Loc",
+    "SourceIssue",
+    "SyntaxProblem",
+    "expand_env",
+    "parse_json",
+    "parse_yaml",
+]
+
+Loc = tuple[str | int, ...]
+
+# "$${" is an escaped literal "${"; "${...}" a reference; a lone "${" is left unclosed.
+_REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_STR_TAG = "tag:yaml.org,2002:str"
+_MAX_DEPTH = 200  # deeper than any real suite; stops self-referencing YAML aliases
+
+
+@dataclass(frozen=True)
+class SourceIssue:
+    """A mistake found while reading (unset variable, duplicate key), before validation."""
+
+    loc: Loc
+    line: int | None
+    message: str
+
+
+class SyntaxProblem(Exception):
+    """The text is not valid YAML/JSON; ``line`` is 1-based when known."""
+
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+@dataclass
+class Document:
+    """Plain data, the line of each location in it, and what reading found wrong."""
+
+    data: object
+    lines: dict[Loc, int] = field(default_factory=dict)
+    issues: list[SourceIssue] = field(default_factory=list)
+
+    def line_for(self, loc: Loc) -> int | None:
+        """The line of ``loc``, or of its nearest ancestor that is in the file."""
+        for end in range(len(loc), -1, -1):
+            line = self.lines.get(loc[:end])
+            if line is not None:
+                return line
+        return None
+
+
+def expand_env(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
+    """Expand ``${VAR}`` and ``${VAR:-default}`` (default when unset or empty, as in sh)."""
+    errors: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        whole = match.group(0)
+        if whole == "$${":
+            return "${"
+        if whole == "${":
+            errors.append("'${' without a closing '}'")
+            return whole
+        name, sep, default = match.group(1).partition(":-")
+        if not _NAME.fullmatch(name):
+            errors.append(f"malformed variable reference {whole!r}")
+            return whole
+        value = env.get(name)
+        if value is None or (sep and not value):
+            if sep:
+                return default
+            errors.append(
+                f"environment variable {name} is not set "
+                f"(set it, or give a default: ${{{name}:-value}})"
+            )
+            return ""
+        return value
+
+    return _REFERENCE.sub(replace, text), errors
+
+
+def parse_yaml(text: str, env: Mapping[str, str]) -> Document:
+    """Parse YAML text; raises :class:`SyntaxProblem` when it is not YAML."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return Document(data=None)
+        doc = Document(data=None)
+        _walk_yaml(loader, node, (), node.start_mark.line + 1, doc, env, set(), 0)
+        doc.data = loader.construct_document(node)
+        return doc
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        message = " ".join(part for part in (exc.context, exc.problem) if part)
+        raise SyntaxProblem(
+            None if mark is None else mark.line + 1, f"invalid YAML: {message}"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SyntaxProblem(None, f"invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+
+
+def _walk_yaml(
+    loader: yaml.SafeLoader,
+    node: yaml.Node,
+    loc: Loc,
+    line: int,
+    doc: Document,
+    env: Mapping[str, str],
+    expanded: set[int],
+    depth: int,
+) -> None:
+    """Record lines, expand variables in string scalars (once per node: aliases share nodes)."""
+    if depth > _MAX_DEPTH:
+        raise SyntaxProblem(line, "invalid YAML: nesting too deep (a self-referencing alias?)")
+    doc.lines[loc] = line
+    if isinstance(node, yaml.ScalarNode):
+        if node.tag == _STR_TAG and id(node) not in expanded and "${" in node.value:
+            expanded.add(id(node))
+            node.value, errors = expand_env(node.value, env)
+            doc.issues.extend(SourceIssue(loc, line, message) for message in errors)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            item_loc = (*loc, index)
+            _walk_yaml(
+                loader, item, item_loc, item.start_mark.line + 1, doc, env, expanded, depth + 1
+            )
+    elif isinstance(node, yaml.MappingNode):
+        first_line: dict[str, int] = {}
+        for key_node, _ in node.value:  # before merging: "<<" keys may be overridden
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            key_line = key_node.start_mark.line + 1
+            if key in first_line and key_node.tag != "tag:yaml.org,2002:merge":
+                doc.issues.append(
+                    SourceIssue(
+                        (*loc, key),
+                        key_line,
+                        f"key {key!r} appears twice (first on line {first_line[key]}); "
+                        "the last one would win",
+                    )
+                )
+            first_line.setdefault(key, key_line)
+        loader.flatten_mapping(node)  # resolve "<<" merge keys as construction will
+        for key_node, value_node in node.value:  # a key given twice: the last one wins
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            key_line = key_node.start_mark.line + 1
+            _walk_yaml(loader, value_node, (*loc, key), key_line, doc, env, expanded, depth + 1)
+
+
+def parse_json(text: str, env: Mapping[str, str]) -> Document:
+    """Parse JSON text; raises :class:`SyntaxProblem` when it is not JSON."""
+    try:
+        json.loads(text)  # the standard library's messages for malformed JSON
+    except json.JSONDecodeError as exc:
+        raise SyntaxProblem(exc.lineno, f"invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise SyntaxProblem(None, "invalid JSON: nesting too deep") from None
+    parser = _JsonParser(text, env)
+    data, _ = parser.value(parser.skip(0), (), parser.doc)
+    parser.doc.data = data
+    return parser.doc
+
+
+class _JsonParser:
+    """Recursive descent over text already known to be valid JSON, noting each line."""
+
+    _WHITESPACE = re.compile(r"[ \t\n\r]*")
+    _CONSTANTS: Mapping[str, object] = {
+        "true": True,
+        "false": False,
+        "null": None,
+        "NaN": float("nan"),
+        "Infinity": float("inf"),
+        "-Infinity": float("-inf"),
+    }
+
+    def __init__(self, text: str, env: Mapping[str, str]) -> None:
+        self.text = text
+        self.env = env
+        self.newlines = [i for i, char in enumerate(text) if char == "\n"]
+        self.doc = Document(data=None)
+
+    def line(self, pos: int) -> int:
+        return bisect.bisect_left(self.newlines, pos) + 1
+
+    def skip(self, pos: int) -> int:
+        match = self._WHITESPACE.match(self.text, pos)
+        return pos if match is None else match.end()
+
+    def value(self, pos: int, loc: Loc, doc: Document) -> tuple[object, int]:
+        doc.lines.setdefault(loc, self.line(pos))
+        char = self.text[pos]
+        if char == "{":
+            return self._object(pos + 1, loc, doc)
+        if char == "[":
+            return self._array(pos + 1, loc, doc)
+        if char == '"':
+            text, end = scanstring(self.text, pos + 1)
+            if "${" in text:
+                text, errors = expand_env(text, self.env)
+                doc.issues.extend(SourceIssue(loc, self.line(pos), m) for m in errors)
+            return text, end
+        number = NUMBER_RE.match(self.text, pos)
+        if number is not None:
+            integer, frac, exp = number.groups()
+            if frac or exp:
+                return float(integer + (frac or "") + (exp or "")), number.end()
+            return int(integer), number.end()
+        for word, constant in self._CONSTANTS.items():
+            if self.text.startswith(word, pos):
+                return constant, pos + len(word)
+        raise SyntaxProblem(self.line(pos), "invalid JSON")  # json.loads accepted it: unreachable
+
+    def _object(self, pos: int, loc: Loc, doc: Document) -> tuple[object, int]:
+        result: dict[str, object] = {}
+        first_line: dict[str, int] = {}
+        pos = self.skip(pos)
+        if self.text[pos] == "}":
+            return result, pos + 1
+        while True:
+            key_line = self.line(pos)
+            key, pos = scanstring(self.text, pos + 1)
+            if key in first_line:
+                doc.issues.append(
+                    SourceIssue(
+                        (*loc, key),
+                        key_line,
+                        f"key {key!r} appears twice (first on line {first_line[key]}); "
+                        "the last one would win",
+                    )
+                )
+            first_line.setdefault(key, key_line)
+            doc.lines[(*loc, key)] = key_line
+            pos = self.skip(self.skip(pos) + 1)  # past ':'
+            result[key], pos = self.value(pos, (*loc, key), doc)
+            pos = self.skip(pos)
+            if self.text[pos] == "}":
+                return result, pos + 1
+            pos = self.skip(pos + 1)  # past ','
+
+    def _array(self, pos: int, loc: Loc, doc: Document) -> tuple[object, int]:
+        result: list[object] = []
+        pos = self.skip(pos)
+        if self.text[pos] == "]":
+            return result, pos + 1
+        while True:
+            item, pos = self.value(pos, (*loc, len(result)), doc)
+            result.append(item)
+            pos = self.skip(pos)
+            if self.text[pos] == "]":
+                return result, pos + 1
+            pos = self.skip(pos + 1)

@@ -1,0 +1,267 @@
+"""Load a suite file (YAML or JSON) into a validated, frozen :class:`Suite`.
+
+Every mistake in the file is collected and raised at once as a :class:`SuiteError` whose
+problems carry ``file:line: path: message``. Lines come from the parsed document (see
+``_source``); paths from pydantic's error locations, and from the suite-level checks
+(names defined twice, undefined proxies/processes, off-loopback targets), which run even
+when other parts of the file are wrong so that one pass shows everything.
+
+Exceptions::
+
+    SuiteError        the file could not be read, parsed or validated (see ``errors``)
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from chaos_workbench.experiments._source import (
+    Document,
+    Loc,
+    SyntaxProblem,
+    parse_json,
+    parse_yaml,
+)
+from chaos_workbench.experiments.errors import Problem, SuiteError
+from chaos_workbench.experiments.schema import (
+    DEFER_REFERENCES,
+    BlastRadius,
+    FaultField,
+    Suite,
+    SuiteOutline,
+    loc_to_path,
+    reference_problems,
+    split_host_port,
+)
+from chaos_workbench.faults import FaultParams
+from chaos_workbench.faults import registry as fault_registry
+
+__all__ = ["load_suite", "parse_suite"]
+
+_CONTEXT = {DEFER_REFERENCES: True}
+_FAULT_ADAPTER: TypeAdapter[FaultParams] = TypeAdapter(FaultField)
+# pydantic prefixes messages raised from validators; the path already says where.
+_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def load_suite(path: Path, env: Mapping[str, str] | None = None) -> Suite:
+    """Read, expand ``${VAR}`` (from ``env``, default ``os.environ``) and validate a suite.
+
+    ``.json`` files are read as JSON, anything else as YAML. Raises :class:`SuiteError`
+    listing every problem with its line.
+    """
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SuiteError([Problem(file=file, message="not UTF-8 text")]) from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise SuiteError([Problem(file=file, message=f"cannot read: {reason}")]) from None
+    return parse_suite(text, file=file, json_format=Path(path).suffix.lower() == ".json", env=env)
+
+
+def parse_suite(
+    text: str,
+    *,
+    file: str = "<suite>",
+    json_format: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> Suite:
+    """Validate suite text as :func:`load_suite` does; ``file`` names it in problems."""
+    env = os.environ if env is None else env
+    text = text.removeprefix("\ufeff")
+    try:
+        doc = parse_json(text, env) if json_format else parse_yaml(text, env)
+    except SyntaxProblem as exc:
+        raise SuiteError([Problem(file=file, line=exc.line, message=exc.message)]) from None
+    if doc.data is None and not doc.lines:
+        raise SuiteError(
+            [Problem(file=file, line=1, message="the file is empty: expected a suite mapping")]
+        )
+    problems = [
+        Problem(file=file, line=issue.line, path=loc_to_path(issue.loc), message=issue.message)
+        for issue in doc.issues
+    ]
+    # A value whose variable was unset is reported once, not again by validation.
+    unset = [issue.loc for issue in doc.issues if not issue.message.startswith("key ")]
+    suite: Suite | None = None
+    try:
+        suite = Suite.model_validate(doc.data, context=_CONTEXT)
+    except ValidationError as exc:
+        problems.extend(_validation_problems(exc, doc, file, unset))
+    outline = SuiteOutline.of(suite) if suite is not None else _outline_from_raw(doc.data, unset)
+    problems.extend(
+        Problem(file=file, line=doc.line_for(p.loc), path=loc_to_path(p.loc), message=p.message)
+        for p in reference_problems(outline)
+    )
+    if problems:
+        raise SuiteError(problems)
+    assert suite is not None  # no problems means validation succeeded
+    return suite
+
+
+def _validation_problems(
+    exc: ValidationError, doc: Document, file: str, unset: list[Loc]
+) -> list[Problem]:
+    problems = []
+    errors = exc.errors(include_url=False)
+    locs: list[Loc] = [tuple(error["loc"]) for error in errors]
+    for error, loc in zip(errors, locs, strict=True):
+        if any(loc[: len(u)] == u for u in unset):
+            continue
+        # A list whose only item is wrong is also "too short": the item's error says it all.
+        if error["type"] == "too_short" and any(
+            len(other) > len(loc) and other[: len(loc)] == loc for other in locs
+        ):
+            continue
+        message = str(error["msg"])
+        for prefix in _PREFIXES:
+            message = message.removeprefix(prefix)
+        if error["type"] == "extra_forbidden":
+            message = _unknown_key_message(loc, doc.data)
+        problems.append(
+            Problem(file=file, line=doc.line_for(loc), path=loc_to_path(loc), message=message)
+        )
+    return problems
+
+
+def _unknown_key_message(loc: Loc, data: object) -> str:
+    """``unknown key (did you mean 'latency_ms'?)``, or the allowed keys when none is close."""
+    model = _model_at(loc[:-1], data)
+    if model is None or not isinstance(loc[-1], str):
+        return "unknown key"
+    allowed = sorted(field.alias or name for name, field in model.model_fields.items())
+    close = difflib.get_close_matches(loc[-1], allowed, n=1)
+    if close:
+        return f"unknown key (did you mean {close[0]!r}?)"
+    return f"unknown key (expected one of: {', '.join(allowed)})"
+
+
+def _model_at(loc: Loc, data: object) -> type[BaseModel] | None:
+    """The model that validates the mapping at ``loc`` (faults resolved by their ``type``)."""
+    annotation: Any = Suite
+    node = data
+    for part in (*loc, None):
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, FaultParams):
+            kind = node.get("type") if isinstance(node, dict) else None
+            try:
+                annotation = fault_registry.params_model(kind) if isinstance(kind, str) else None
+            except KeyError:
+                return None
+        if part is None:
+            break
+        node = _child(node, part)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = _field_by_key(annotation, part)
+            annotation = None if field is None else field
+        elif typing.get_origin(annotation) in (tuple, list, dict):
+            args = typing.get_args(annotation)
+            annotation = args[-1] if typing.get_origin(annotation) is dict else args[0]
+        else:
+            return None
+    return (
+        annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    )
+
+
+def _field_by_key(model: type[BaseModel], key: str | int) -> Any:
+    for name, field in model.model_fields.items():
+        if key in (name, field.alias):
+            return field.annotation
+    return None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip ``Annotated`` and ``X | None`` to the type that validates a value."""
+    while True:
+        if typing.get_origin(annotation) is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif typing.get_origin(annotation) in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(members) != 1:
+                return annotation
+            annotation = members[0]
+        else:
+            return annotation
+
+
+def _child(node: object, part: str | int) -> object:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
+
+
+def _outline_from_raw(data: object, unset: list[Loc]) -> SuiteOutline:
+    """The cross-reference inputs from a file that did not fully validate (best effort).
+
+    Names count as defined even where their entry has other mistakes, so that one typo does
+    not also report every reference to that entry as undefined; a section with a name from
+    an unset variable is incomplete, so references into it are not checked at all.
+    """
+    if not isinstance(data, dict):
+        return SuiteOutline(allowed_hosts=None)
+    incomplete = {
+        {"proxies": "proxy", "processes": "process"}.get(str(loc[0]))
+        for loc in unset
+        if len(loc) == 3 and loc[2] == "name"
+    }
+
+    def names(section: str) -> tuple[tuple[int, str], ...]:
+        items = data.get(section)
+        if not isinstance(items, list):
+            return ()
+        return tuple(
+            (i, item["name"])
+            for i, item in enumerate(items)
+            if isinstance(item, dict) and isinstance(item.get("name"), str)
+        )
+
+    upstreams = []
+    for index, item in enumerate(data.get("proxies") or []):
+        upstream = item.get("upstream") if isinstance(item, dict) else None
+        if isinstance(upstream, str):
+            try:
+                split_host_port(upstream)
+            except ValueError:
+                continue
+            upstreams.append((index, upstream))
+    experiments = []
+    raw_experiments = data.get("experiments")
+    for index, item in enumerate(raw_experiments if isinstance(raw_experiments, list) else []):
+        if not isinstance(item, dict):
+            continue
+        name = item.get("name") if isinstance(item.get("name"), str) else None
+        try:
+            fault = _FAULT_ADAPTER.validate_python(item.get("fault"), context=_CONTEXT)
+            refs = tuple(r for r in fault.references() if r.kind not in incomplete)
+        except ValidationError:
+            refs = ()
+        experiments.append((index, name, refs))
+    traffic = data.get("traffic")
+    url = traffic.get("url") if isinstance(traffic, dict) else None
+    try:
+        blast = BlastRadius.model_validate(data.get("blast_radius") or {})
+        allowed: frozenset[str] | None = frozenset(blast.hosts)
+    except ValidationError:
+        allowed = None
+    return SuiteOutline(
+        proxies=names("proxies"),
+        processes=names("processes"),
+        upstreams=tuple(upstreams),
+        experiments=tuple(experiments),
+        traffic_url=url if isinstance(url, str) and urlsplit(url).hostname else None,
+        allowed_hosts=allowed,
+    )
