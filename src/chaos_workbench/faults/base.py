@@ -137,6 +137,11 @@ class FaultContext:
     processes: ProcessControl | None = None
     allowed_paths: tuple[Path, ...] = ()
     extras: Mapping[str, object] = field(default_factory=dict)
+    # Blast radius for process targets given by pid, pid file or pattern: regular
+    # expressions searched in the target's command line (supervised processes are always
+    # allowed). ``protected_pids`` are never touched (the watchdog, the engine's helpers).
+    allowed_process_patterns: tuple[str, ...] = ()
+    protected_pids: tuple[int, ...] = ()
 
     def require_proxies(self) -> ProxyControl:
         if self.proxies is None:

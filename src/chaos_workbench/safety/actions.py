@@ -15,12 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "DeletePath",
     "KillProcess",
+    "KillTagged",
     "RemoveCgroup",
     "RemoveToxic",
     "RevertAction",
     "SetProxyEnabled",
     "SignalProcess",
     "StartProcess",
+    "ThawCgroup",
 ]
 
 
@@ -65,6 +67,26 @@ class KillProcess(_Action):
     process_group: bool = True
 
 
+class KillTagged(_Action):
+    """SIGKILL every process whose environment carries ``CWB_FAULT_TAG=<tag>``.
+
+    Helpers (hogs, fillers, a process restarted under libfaketime) are tagged when they are
+    spawned, so this action is known *before* the fault is applied: a crash between the
+    spawn and the lease update cannot leave an untracked helper behind.
+    """
+
+    action: Literal["kill_tagged"] = "kill_tagged"
+    tag: str = Field(min_length=8)
+
+
+class ThawCgroup(_Action):
+    """Thaw a cgroup (v1 ``freezer.state`` or v2 ``cgroup.freeze``); a missing one is fine."""
+
+    action: Literal["thaw_cgroup"] = "thaw_cgroup"
+    path: str
+    version: Literal[1, 2] = 1
+
+
 class DeletePath(_Action):
     """Delete a file or directory the fault created."""
 
@@ -91,6 +113,8 @@ class StartProcess(_Action):
     ready_port: int | None = None
     ready_host: str = "127.0.0.1"
     log_path: str | None = None
+    cgroups: tuple[str, ...] = ()  # cgroup directories the new process is placed into
+    ready_timeout_s: float = Field(default=30.0, gt=0)
 
 
 RevertAction = Annotated[
@@ -100,6 +124,8 @@ RevertAction = Annotated[
     | KillProcess
     | DeletePath
     | RemoveCgroup
-    | StartProcess,
+    | StartProcess
+    | KillTagged
+    | ThawCgroup,
     Field(discriminator="action"),
 ]

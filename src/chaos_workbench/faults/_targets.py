@@ -1,0 +1,242 @@
+"""Which process a process fault acts on, and whether the suite allows it (blast radius).
+
+A target is given by exactly one of: a supervised ``process`` name, a ``pid``, a
+``pid_file``, or a command-line ``pattern`` (a regular expression searched in the command
+line; it may match several processes). Whatever the way, every resolved process is checked:
+
+* never PID 1, a kernel thread, the controller, its ancestors, or ``ctx.protected_pids``;
+* a supervised process is always allowed (the suite declared it);
+* anything else must match one of the suite's ``blast_radius.process_patterns``.
+
+The check runs in ``preflight`` (before the run) and again right before ``apply`` (a pid
+may have changed hands since), and a refusal is raised before anything is touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import psutil
+from pydantic import Field, model_validator
+
+from chaos_workbench.faults import _cgroups as cg
+from chaos_workbench.faults.base import (
+    FaultContext,
+    FaultError,
+    FaultParams,
+    FaultRefused,
+    ProcessControl,
+    Reference,
+)
+
+__all__ = [
+    "SupervisorLike",
+    "Target",
+    "TargetParams",
+    "check_allowed",
+    "parse_signal",
+    "preflight_targets",
+    "require_supervisor",
+    "resolve",
+]
+
+
+@runtime_checkable
+class SupervisorLike(ProcessControl, Protocol):
+    """What process faults use beyond ``ProcessControl`` (our ``Supervisor`` has it all)."""
+
+    @property
+    def names(self) -> tuple[str, ...]: ...
+
+    def is_supervised(self, name: str) -> bool: ...
+
+    def cgroup_paths(self, name: str) -> Mapping[str, cg.Cgroup]: ...
+
+    def last_ready_ms(self, name: str) -> float | None: ...
+
+    async def stop(self, name: str, grace_s: float = 5.0) -> None: ...
+
+    async def start(self, name: str, *, extra_env: Mapping[str, str] | None = None) -> None: ...
+
+
+def parse_signal(value: object) -> str:
+    """``9``, ``"KILL"`` or ``"SIGKILL"`` → ``"SIGKILL"``; ValueError names the bad value."""
+    try:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return signal.Signals(value).name
+        if isinstance(value, str):
+            name = value.upper()
+            return signal.Signals[name if name.startswith("SIG") else f"SIG{name}"].name
+    except (KeyError, ValueError):
+        pass
+    raise ValueError(f"unknown signal {value!r} (e.g. SIGKILL, SIGTERM, 9)")
+
+
+def require_supervisor(ctx: FaultContext) -> SupervisorLike:
+    processes = ctx.require_processes()
+    if not isinstance(processes, SupervisorLike):
+        raise FaultError("this fault needs the workbench's supervisor (stop/start/cgroups)")
+    return processes
+
+
+class TargetParams(FaultParams):
+    """Fields shared by faults that act on a process."""
+
+    process: str | None = Field(default=None, description="Name of a process the suite declares.")
+    pid: int | None = Field(default=None, gt=0)
+    pid_file: str | None = None
+    pattern: str | None = Field(
+        default=None, description="Regular expression searched in command lines."
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> TargetParams:
+        given = [f for f in ("process", "pid", "pid_file", "pattern") if getattr(self, f)]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one target: process, pid, pid_file or pattern"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern is not a valid regular expression: {exc}") from None
+        return self
+
+    def references(self) -> Sequence[Reference]:
+        if self.process is None:
+            return ()
+        return (Reference(kind="process", field="process", name=self.process),)
+
+    def target_text(self) -> str:
+        if self.process:
+            return self.process
+        if self.pid:
+            return f"pid {self.pid}"
+        if self.pid_file:
+            return f"pid file {self.pid_file}"
+        return f"/{self.pattern}/"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One resolved process."""
+
+    pid: int
+    create_time: float
+    cmdline: str
+    name: str | None = None  # the supervised name, when it is one
+
+
+def _cmdline(proc: psutil.Process) -> str:
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
+
+
+def _target(pid: int, name: str | None = None) -> Target | None:
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return Target(pid, proc.create_time(), _cmdline(proc), name)
+    except psutil.Error:
+        return None
+
+
+def _supervised_pids(ctx: FaultContext) -> dict[int, str]:
+    processes = ctx.processes
+    if not isinstance(processes, SupervisorLike):
+        return {}
+    found = {}
+    for name in processes.names:
+        pid = processes.pid(name)
+        if pid is not None:
+            found[pid] = name
+    return found
+
+
+def resolve(params: TargetParams, ctx: FaultContext) -> list[Target]:
+    """The processes the parameters point at now; FaultError when there is none."""
+    supervised = _supervised_pids(ctx)
+    found: list[Target] = []
+    if params.process is not None:
+        pid = ctx.require_processes().pid(params.process)
+        target = _target(pid, params.process) if pid is not None else None
+        if target is None:
+            raise FaultError(f"process {params.process!r} is not running")
+        return [target]
+    if params.pid is not None:
+        pids = [params.pid]
+    elif params.pid_file is not None:
+        try:
+            pids = [int(Path(params.pid_file).read_text().strip())]
+        except (OSError, ValueError) as exc:
+            raise FaultError(f"cannot read a pid from {params.pid_file}: {exc}") from exc
+    else:
+        assert params.pattern is not None
+        regex = re.compile(params.pattern)
+        me = os.getpid()
+        pids = [p.pid for p in psutil.process_iter() if p.pid != me and regex.search(_cmdline(p))]
+    for pid in pids:
+        target = _target(pid, supervised.get(pid))
+        if target is not None:
+            found.append(target)
+    if not found:
+        raise FaultError(f"no running process matches {params.target_text()}")
+    return found
+
+
+def _protected(ctx: FaultContext) -> set[int]:
+    protected = {1, 2, os.getpid(), *ctx.protected_pids}
+    with contextlib.suppress(psutil.Error):
+        protected.update(p.pid for p in psutil.Process().parents())
+    return protected
+
+
+def check_allowed(targets: Sequence[Target], ctx: FaultContext) -> None:
+    """Raise FaultRefused (before anything is done) if any target is outside the blast radius."""
+    protected = _protected(ctx)
+    supervised = _supervised_pids(ctx)
+    patterns = [re.compile(p) for p in ctx.allowed_process_patterns]
+    for target in targets:
+        what = f"pid {target.pid} ({target.cmdline[:80] or 'kernel thread'})"
+        if target.pid == 1:
+            raise FaultRefused(f"refused: {what} is PID 1 (init); it is never a target")
+        if target.pid in protected:
+            raise FaultRefused(f"refused: {what} is the workbench itself or one of its parents")
+        if not target.cmdline:
+            raise FaultRefused(f"refused: {what} is a kernel thread")
+        if target.pid in supervised:
+            continue
+        if not any(p.search(target.cmdline) for p in patterns):
+            raise FaultRefused(
+                f"refused: {what} is outside the blast radius: it is not a supervised process "
+                "and matches no pattern under blast_radius.process_patterns"
+            )
+
+
+def preflight_targets(params: TargetParams, ctx: FaultContext) -> None:
+    """The static part of the check, for ``Fault.preflight``."""
+    if params.pid == 1:
+        raise FaultRefused("refused: PID 1 (init) is never a target")
+    if params.process is None and not ctx.allowed_process_patterns:
+        raise FaultRefused(
+            f"refused: target {params.target_text()} is not a supervised process and the suite "
+            "lists no blast_radius.process_patterns that could allow it"
+        )
+    if params.process is None:
+        try:
+            targets = resolve(params, ctx)
+        except FaultError:
+            return  # not running yet: checked again right before apply
+        check_allowed(targets, ctx)

@@ -1,0 +1,107 @@
+"""Helpers shared by the supervisor and the watchdog to start a process the same way.
+
+A process that must live in cgroups has to be placed there *before* it runs its own code,
+or its first allocations (and any children it forks early) escape the limit. ``preexec_fn``
+would do it but is unsafe with threads; instead the command runs under a two-line
+``/bin/sh`` wrapper that writes its own pid into each ``cgroup.procs`` and then ``exec``s
+the real command, so the pid stays the same and the process is in place from its first
+instruction. Readiness helpers live here too, in blocking and async forms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = [
+    "TAG_ENV",
+    "port_open",
+    "port_open_async",
+    "process_running",
+    "read_pid_file",
+    "wait_port",
+    "wrap_in_cgroups",
+    "write_pid_file",
+]
+
+TAG_ENV = "CWB_FAULT_TAG"
+
+# `$0` is a label for ps; the cgroup directories arrive as CWB_CGROUPS, ':'-separated,
+# so the user's argv passes through "$@" untouched.
+_WRAPPER = (
+    'IFS=:; for d in $CWB_CGROUPS; do echo $$ > "$d/cgroup.procs" || exit 126; done; '
+    'unset CWB_CGROUPS IFS; exec "$@"'
+)
+
+
+def wrap_in_cgroups(
+    argv: Sequence[str], cgroup_dirs: Sequence[str | Path], env: dict[str, str]
+) -> list[str]:
+    """The argv that runs ``argv`` inside ``cgroup_dirs``; ``env`` gains the directory list."""
+    if not cgroup_dirs:
+        return list(argv)
+    env["CWB_CGROUPS"] = ":".join(str(d) for d in cgroup_dirs)
+    return ["/bin/sh", "-c", _WRAPPER, "cwb-exec", *argv]
+
+
+def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
+    """True when a TCP connection to host:port succeeds."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+async def port_open_async(host: str, port: int, timeout_s: float = 0.5) -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+def process_running(pid: int) -> bool:
+    """True when ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            # state is the field after the parenthesised command name
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def wait_port(host: str, port: int, timeout_s: float) -> bool:
+    """Poll a port until it accepts or the timeout passes (blocking; for the watchdog)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if port_open(host, port):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def read_pid_file(path: str | Path) -> int | None:
+    try:
+        text = Path(path).read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def write_pid_file(path: str | Path, pid: int) -> None:
+    """Atomically replace a pid file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(target.suffix + f".tmp{os.getpid()}")
+    tmp.write_text(f"{pid}\n")
+    os.replace(tmp, target)

@@ -1,0 +1,174 @@
+"""The supervisor with real processes: readiness, restarts, stop, cgroups, no leftovers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import pytest
+
+from chaos_workbench.experiments.schema import ProcessSpec, ReadinessSpec
+from chaos_workbench.faults import _cgroups as cg
+from chaos_workbench.processes import ProcessNotReady, Supervisor, SupervisorError, UnknownProcess
+from chaos_workbench.processes._spawn import port_open
+
+ServerCmd = Callable[..., tuple[str, ...]]
+
+
+def _spec(name: str, argv: tuple[str, ...], **ready: object) -> ProcessSpec:
+    return ProcessSpec(name=name, command=argv, ready=ReadinessSpec.model_validate(ready))
+
+
+async def test_start_waits_for_port_and_logs(
+    run_dir: Path, free_port: Callable[[], int], server_command: ServerCmd
+) -> None:
+    port = free_port()
+    spec = _spec("srv", server_command(port, 0.3), port=port, timeout_s=20)
+    async with Supervisor([spec], run_dir=run_dir) as sup:
+        pid = sup.pid("srv")
+        assert pid is not None
+        # ready means ready: the port accepts the moment start_all returns
+        assert port_open("127.0.0.1", port)
+        assert os.getpgid(pid) == pid  # own session and process group
+        assert (run_dir / "pids" / "srv.pid").read_text().strip() == str(pid)
+        assert "listening" in (run_dir / "logs" / "srv.log").read_text()
+        assert sup.last_ready_ms("srv") is not None
+        assert sup.last_ready_ms("srv") >= 250  # includes the child's 0.3 s delay
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert not port_open("127.0.0.1", port)
+
+
+async def test_restart_after_kill_and_log_line_readiness(
+    run_dir: Path, free_port: Callable[[], int], server_command: ServerCmd
+) -> None:
+    port = free_port()
+    spec = _spec("srv", server_command(port), log_line="listening", timeout_s=20)
+    async with Supervisor([spec], run_dir=run_dir) as sup:
+        first = sup.pid("srv")
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        await _until(lambda: sup.pid("srv") is None)
+        await sup.start("srv")
+        second = sup.pid("srv")
+        assert second is not None
+        assert second != first
+        # start() on a running process restarts it
+        await sup.start("srv")
+        third = sup.pid("srv")
+        assert third not in (None, second)
+        assert not psutil.pid_exists(second) or _zombie(second)
+
+
+async def test_command_readiness_and_not_ready_timeout(run_dir: Path) -> None:
+    flag = run_dir / "flag"
+    sleeper = (sys.executable, "-c", "import time; time.sleep(60)")
+    ok = _spec("ok", sleeper, command=("test", "-e", str(flag)), timeout_s=10)
+    flag.touch()
+    never = _spec("never", sleeper, command=("false",), timeout_s=0.5)
+    sup = Supervisor([ok, never], run_dir=run_dir)
+    try:
+        with pytest.raises(ProcessNotReady, match=r"not ready within 0\.5 s"):
+            await sup.start_all()
+        assert sup.pid("ok") is not None
+    finally:
+        await sup.aclose()
+    assert sup.pid("ok") is None
+    assert sup.pid("never") is None
+
+
+async def test_exit_during_start_is_reported_with_log(run_dir: Path) -> None:
+    crash = (sys.executable, "-c", "import sys; print('boom: bad config'); sys.exit(3)")
+    sup = Supervisor([_spec("crash", crash, port=1, timeout_s=10)], run_dir=run_dir)
+    with pytest.raises(SupervisorError, match="boom: bad config"):
+        await sup.start("crash")
+    await sup.aclose()
+
+
+async def test_stop_kills_whole_group_even_when_term_is_ignored(run_dir: Path) -> None:
+    # The parent ignores SIGTERM and has a child: both must be gone after stop().
+    script = (
+        "import signal, subprocess, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "print('up', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    sup = Supervisor(
+        [_spec("stubborn", (sys.executable, "-c", script), log_line="up")], run_dir=run_dir
+    )
+    await sup.start_all()
+    pid = sup.pid("stubborn")
+    assert pid is not None
+    await _until(lambda: len(psutil.Process(pid).children()) == 1)
+    child = psutil.Process(pid).children()[0]
+    await sup.stop("stubborn", grace_s=0.3)
+    await _until(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE)
+    assert sup.pid("stubborn") is None
+    await sup.aclose()
+
+
+async def test_pid_file_processes_are_adopted_not_started(run_dir: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", "import time; time.sleep(60)")
+    try:
+        pid_file = run_dir / "ext.pid"
+        pid_file.write_text(f"{proc.pid}\n")
+        sup = Supervisor([ProcessSpec(name="ext", pid_file=str(pid_file))], run_dir=run_dir)
+        await sup.start_all()
+        assert sup.pid("ext") == proc.pid
+        assert not sup.is_supervised("ext")
+        with pytest.raises(SupervisorError, match="adopted"):
+            await sup.start("ext")
+        with pytest.raises(SupervisorError, match="adopted"):
+            sup.revert_start_action("ext")
+        await sup.aclose()
+        assert proc.returncode is None  # aclose never stops what it did not start
+        with pytest.raises(UnknownProcess, match="declared: ext"):
+            sup.pid("nope")
+    finally:
+        proc.kill()
+        await proc.wait()
+
+
+async def test_memory_limit_puts_process_in_a_limited_cgroup(run_dir: Path) -> None:
+    spec = ProcessSpec(
+        name="limited",
+        command=(sys.executable, "-c", "print('up', flush=True); import time; time.sleep(60)"),
+        ready=ReadinessSpec(log_line="up"),
+        memory_limit_mb=64,
+    )
+    sup = Supervisor([spec], run_dir=run_dir)
+    await sup.start_all()
+    try:
+        groups = sup.cgroup_paths("limited")
+        if "memory" not in groups:
+            pytest.skip(f"this machine allows no memory cgroup: {sup.notes}")
+        pid = sup.pid("limited")
+        assert pid is not None
+        group = cg.of_process(pid, "memory")
+        assert group is not None
+        assert group.path == groups["memory"].path
+        assert cg.memory_limit_bytes(group) == 64 * 1024 * 1024
+        action = sup.revert_start_action("limited")
+        assert str(groups["memory"].path) in action.cgroups
+    finally:
+        await sup.aclose()
+    assert not groups["memory"].path.exists()  # cgroups are removed with the supervisor
+
+
+async def _until(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
