@@ -27,6 +27,7 @@ from pydantic_core import PydanticCustomError
 from chaos_workbench.faults import FaultParams, Reference
 from chaos_workbench.faults import registry as fault_registry
 from chaos_workbench.model import ImpactLevel
+from chaos_workbench.traffic.spec import StageSpec
 
 __all__ = [
     "DEFER_REFERENCES",
@@ -95,14 +96,36 @@ class RequestSpec(_Model):
 
 
 class TrafficSpec(_Model):
-    """Open-loop HTTP load that measures the service for the whole run."""
+    """HTTP load that measures the service for the whole run (see docs/traffic.md).
+
+    Open loop by default: requests leave at ``rate_per_s`` (or along ``stages``) whatever the
+    service does, and latency counts from each request's intended send time. ``mode:
+    closed`` runs ``users`` concurrent users instead (each waits for its answer; this hides
+    stalls and exists for comparison). ``connections`` bounds the keep-alive pool (automatic
+    when unset: it grows to rate × latency). Bodies, paths and headers may use the templates
+    ``{{counter}}`` and ``{{random_id}}`` (from the run's seeded RNG).
+    """
 
     url: str = Field(description="Base URL of the service, e.g. http://127.0.0.1:8080")
     rate_per_s: float = Field(default=50.0, gt=0, le=1_000_000)
     arrival: Literal["constant", "poisson"] = "constant"
     timeout_ms: float = Field(default=2000.0, gt=0)
+    connect_timeout_ms: float = Field(default=1000.0, gt=0)
     connections: int | None = Field(default=None, gt=0, le=10_000)
+    mode: Literal["open", "closed"] = "open"
+    users: int | None = Field(default=None, gt=0, le=10_000)
+    stages: tuple[StageSpec, ...] = ()
+    verify_tls: bool = True
+    ca_file: str | None = None
     requests: tuple[RequestSpec, ...] = Field(default=(RequestSpec(),), min_length=1)
+
+    @model_validator(mode="after")
+    def _check_mode(self) -> TrafficSpec:
+        if self.mode == "closed" and self.stages:
+            raise ValueError("stages shape an open-loop rate; closed mode uses 'users'")
+        if self.mode == "open" and self.users is not None:
+            raise ValueError("'users' is for mode: closed (open loop uses rate_per_s)")
+        return self
 
     @field_validator("url")
     @classmethod

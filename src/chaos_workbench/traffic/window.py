@@ -57,6 +57,8 @@ class Window:
     errors: Mapping[ErrorKind, int] = field(default_factory=lambda: MappingProxyType({}))
     histogram: HdrHistogram = field(default_factory=new_histogram, compare=False)
     behind_schedule: bool = False  # the driver could not send at its target rate here
+    bytes_received: int = 0  # response bytes (headers and body) read for these requests
+    max_send_lag_ms: float = 0.0  # worst delay between intended and actual dispatch
 
     @property
     def end_ns(self) -> int:
@@ -95,4 +97,6 @@ def merge_windows(windows: Iterable[Window]) -> Window:
         errors=MappingProxyType(errors),
         histogram=histogram,
         behind_schedule=any(w.behind_schedule for w in items),
+        bytes_received=sum(w.bytes_received for w in items),
+        max_send_lag_ms=max(w.max_send_lag_ms for w in items),
     )

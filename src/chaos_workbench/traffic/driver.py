@@ -1,0 +1,485 @@
+"""The load driver: HTTP traffic at a planned rate, measured into final windows.
+
+``LoadDriver`` sends requests when the plan (:mod:`.schedule`) says, over a pool of
+keep-alive connections (:mod:`.http`), and records each outcome under its *intended* send
+time (:mod:`.recorder`). Its windows come out in order, each once it is final.
+
+Open loop (default): a timer dispatches every request whose intended time has come. A
+request takes an idle connection, or opens a new one while the pool is below its bound,
+or waits in a queue (its latency still counts from its intended time). The pool therefore
+grows to what the load needs, ``rate × latency`` by Little's law, and idle connections
+beyond 1.25 × the recent peak are closed. The bound is ``connections`` when given, else
+``rate × timeout`` capped at 1024 (enough never to queue until every request times out).
+
+Closed loop (``mode: closed``): ``users`` connections each send the next request as soon
+as the previous one finished. Latency then counts from the actual send, which hides stalls
+(coordinated omission); it exists to compare with, and to measure peak throughput like wrk.
+
+Every request has a deadline of intended time + ``timeout_ms``; a sweep every 50 ms fails
+the overdue ones (``READ_TIMEOUT``), so every window becomes final within ``timeout`` of
+its end. Calibration: a request dispatched more than 10 ms late means the event loop could
+not keep up; windows with many such requests say ``behind_schedule`` and ``stats`` counts
+them, so a run record can flag its measurements as unreliable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from chaos_workbench.traffic.http import Connection, classify_connect_error, ssl_context
+from chaos_workbench.traffic.recorder import WindowRecorder
+from chaos_workbench.traffic.requests import RequestMix, Target
+from chaos_workbench.traffic.schedule import RateProfile, intended_offsets_ns
+from chaos_workbench.traffic.window import ErrorKind, Window
+
+if TYPE_CHECKING:  # the schema imports traffic.spec: a runtime import would be a cycle
+    from chaos_workbench.experiments.schema import TrafficSpec
+
+__all__ = ["DriverStats", "LoadDriver", "RequestRecord"]
+
+_SWEEP_S = 0.05  # timeouts, window emission and pool trimming run at 20 Hz
+_TRIM_EVERY_S = 1.0
+_AUTO_MAX_CONNECTIONS = 1024  # file descriptors are plentiful; ephemeral ports less so
+_RECONNECT_PAUSE_S = 0.001  # closed loop: a failed user retries after 1 ms, not in a hot spin
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One request's outcome, for the optional per-request hook (not kept by the driver)."""
+
+    intended_ns: int
+    sent_ns: int  # 0 when it never left (no connection in time)
+    latency_ms: float  # from the intended send time
+    status: int | None
+    bytes_received: int
+    error: ErrorKind | None
+
+
+@dataclass(frozen=True, slots=True)
+class DriverStats:
+    """Running totals of a run: all emitted windows merged, plus the driver's own health."""
+
+    total: Window
+    elapsed_s: float
+    sent: int
+    target_rate_per_s: float | None  # None in closed loop
+    connections_opened: int
+    connections_open: int
+    behind_schedule_windows: int
+    windows: int
+
+    @property
+    def achieved_rate_per_s(self) -> float:
+        return self.total.requests / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def behind_schedule(self) -> bool:
+        """True when the driver could not keep its plan in some window: trust it less."""
+        return self.behind_schedule_windows > 0
+
+
+class LoadDriver:
+    """``async with LoadDriver(spec, rng=rng) as d: async for w in d.windows(): ...``
+
+    Runs until ``duration_s`` (or the end of ``spec.stages``), or until ``stop()`` or the
+    end of the ``async with`` block; then waits for requests in flight (at most
+    ``timeout_ms``), emits the last windows and closes every connection.
+    """
+
+    def __init__(
+        self,
+        spec: TrafficSpec,
+        *,
+        window_ms: int = 250,
+        rng: random.Random,
+        duration_s: float | None = None,
+        on_request: Callable[[RequestRecord], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.target = Target.parse(spec.url)
+        self._rng = rng
+        self._mix = RequestMix(self.target, spec.requests, rng)
+        self._heads = tuple(r.is_head for r in self._mix.requests)
+        self._window_ns = int(window_ms * 1_000_000)
+        self._timeout_ns = int(spec.timeout_ms * 1_000_000)
+        self._connect_timeout_s = spec.connect_timeout_ms / 1000
+        self._closed_loop = spec.mode == "closed"
+        if spec.stages:
+            self._profile = RateProfile.stages(
+                spec.rate_per_s, [(s.duration_s, s.rate_per_s) for s in spec.stages]
+            )
+        else:
+            self._profile = RateProfile.constant(spec.rate_per_s, duration_s)
+        self._duration_s = self._profile.duration_s if not self._closed_loop else duration_s
+        if self._closed_loop:
+            self._max_conns = spec.users or spec.connections or 1
+        elif spec.connections is not None:
+            self._max_conns = spec.connections
+        else:
+            need = self._profile.peak_rate_per_s * spec.timeout_ms / 1000
+            self._max_conns = max(8, min(_AUTO_MAX_CONNECTIONS, math.ceil(need)))
+        self._ssl = ssl_context(self.target, verify=spec.verify_tls, ca_file=spec.ca_file)
+        self._on_request = on_request
+        self._idle: list[Connection] = []
+        self._busy: set[Connection] = set()
+        self._connecting = 0
+        self._pending: deque[tuple[int, int, bool]] = deque()  # (intended_ns, index, retried)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._busy_peak = 0
+        self._sent = 0
+        self._opened = 0
+        self._start_ns = 0
+        self._end_ns: int | None = None
+        self._next_ns: int | None = None
+        self._offsets = intended_offsets_ns(self._profile, spec.arrival, rng)
+        self._timer: asyncio.TimerHandle | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._last_trim_ns = 0
+        self._stopping = False
+        self._finished = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.recorder: WindowRecorder | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def __aenter__(self) -> LoadDriver:
+        self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def start(self) -> None:
+        """Begin sending (the run's clock starts now)."""
+        if self._loop is not None:
+            raise RuntimeError("a LoadDriver runs once")
+        self._loop = asyncio.get_running_loop()
+        self._start_ns = time.monotonic_ns()
+        self._last_trim_ns = self._start_ns
+        self.recorder = WindowRecorder(self._start_ns, self._window_ns)
+        if self._duration_s is not None:
+            self._end_ns = self._start_ns + int(self._duration_s * 1e9)
+        if self._closed_loop:
+            for _ in range(self._max_conns):
+                self._dispatch(self._start_ns, self._start_ns, self._mix.pick(), False)
+        else:
+            self._next_ns = self._advance_plan()
+            self._tick()
+        self._sweeper = self._loop.call_later(_SWEEP_S, self._sweep)
+
+    def stop(self) -> None:
+        """Send nothing more; requests in flight finish (or time out), then windows end."""
+        if not self._stopping:
+            now = time.monotonic_ns()
+            self._end_ns = now if self._end_ns is None else min(self._end_ns, now)
+        self._stopping = True
+        self._next_ns = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    async def wait(self) -> None:
+        """Until the run has ended and its last window has been emitted."""
+        await self._finished.wait()
+
+    async def aclose(self) -> None:
+        """Stop, wait for requests in flight (bounded by the timeout), close connections."""
+        if self._loop is None:
+            return
+        self.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._finished.wait(), self._timeout_ns / 1e9 + 1.0)
+        self._finish()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def windows(self) -> AsyncIterator[Window]:
+        """Each window once final, in order; ends after the run's last window."""
+        if self.recorder is None:
+            raise RuntimeError("start the driver first (async with LoadDriver(...))")
+        while True:
+            window = await self.recorder.queue.get()
+            if window is None:
+                return
+            yield window
+
+    @property
+    def stats(self) -> DriverStats:
+        """Totals over every window emitted so far."""
+        recorder = self.recorder
+        if recorder is None:
+            raise RuntimeError("the driver has not started")
+        return DriverStats(
+            total=recorder.total,
+            elapsed_s=recorder.total.duration_ns / 1e9,
+            sent=self._sent,
+            target_rate_per_s=None if self._closed_loop else self._profile.peak_rate_per_s,
+            connections_opened=self._opened,
+            connections_open=len(self._idle) + len(self._busy) + self._connecting,
+            behind_schedule_windows=recorder.behind_windows,
+            windows=recorder.emitted,
+        )
+
+    # -- the plan ------------------------------------------------------------------------
+    def _advance_plan(self) -> int | None:
+        offset = next(self._offsets, None)
+        if offset is None or self._stopping:
+            return None
+        at = self._start_ns + offset
+        if self._end_ns is not None and at >= self._end_ns:
+            return None
+        return at
+
+    def _tick(self) -> None:
+        self._timer = None
+        now = time.monotonic_ns()
+        next_ns = self._next_ns
+        pick = self._mix.pick
+        while next_ns is not None and next_ns <= now:
+            self._dispatch(next_ns, now, pick(), False)
+            next_ns = self._advance_plan()
+        self._next_ns = next_ns
+        if next_ns is None:
+            self._stopping = True  # the plan ran out (its end, or the profile's)
+            return
+        assert self._loop is not None
+        self._timer = self._loop.call_later((next_ns - now) / 1e9, self._tick)
+
+    def _frontier_ns(self) -> int:
+        """Every request intended before this time has been dispatched."""
+        now = time.monotonic_ns()
+        if self._stopping:  # the plan is over: windows up to its end are complete
+            return now if self._end_ns is None else max(now, self._end_ns)
+        if self._closed_loop or self._next_ns is None:
+            return now
+        return min(now, self._next_ns)
+
+    # -- dispatch ------------------------------------------------------------------------
+    def _dispatch(self, intended_ns: int, now: int, index: int, retried: bool) -> None:
+        assert self.recorder is not None
+        if not retried:
+            self.recorder.dispatched(intended_ns, now - intended_ns)
+        if self._idle:
+            self._send(self._idle.pop(), intended_ns, now, index, retried)
+        elif len(self._busy) + self._connecting < self._max_conns:
+            self._open(intended_ns, index, retried)
+        else:
+            self._pending.append((intended_ns, index, retried))
+
+    def _send(
+        self, conn: Connection, intended_ns: int, now: int, index: int, retried: bool
+    ) -> None:
+        self._sent += 1
+        conn.send(
+            self._mix.render(index),
+            intended_ns,
+            now,
+            intended_ns + self._timeout_ns,
+            index,
+            self._heads[index],
+            retried,
+        )
+        busy = self._busy
+        busy.add(conn)
+        if len(busy) > self._busy_peak:
+            self._busy_peak = len(busy)
+
+    def _open(self, intended_ns: int, index: int, retried: bool) -> None:
+        assert self._loop is not None
+        self._connecting += 1
+        task = self._loop.create_task(self._connect(intended_ns, index, retried))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _connect(self, intended_ns: int, index: int, retried: bool) -> None:
+        assert self._loop is not None
+        remaining_s = (intended_ns + self._timeout_ns - time.monotonic_ns()) / 1e9
+        try:
+            if remaining_s <= 0:
+                raise TimeoutError
+            _, conn = await asyncio.wait_for(
+                self._loop.create_connection(
+                    lambda: Connection(self),
+                    self.target.host,
+                    self.target.port,
+                    ssl=self._ssl,
+                    server_hostname=self.target.host if self._ssl else None,
+                ),
+                min(self._connect_timeout_s, remaining_s),
+            )
+        except (OSError, TimeoutError) as exc:
+            self._connecting -= 1
+            self._record(intended_ns, 0, None, 0, classify_connect_error(exc))
+            self._after_connection_gone()
+            return
+        self._connecting -= 1
+        self._opened += 1
+        if self._finished.is_set():  # the run ended while this connection was opening
+            conn.close()
+            return
+        self._send(conn, intended_ns, time.monotonic_ns(), index, retried)
+
+    # -- outcomes (called by connections) ------------------------------------------------
+    def _record(
+        self,
+        intended_ns: int,
+        sent_ns: int,
+        status: int | None,
+        nbytes: int,
+        error: ErrorKind | None,
+    ) -> None:
+        if self._finished.is_set():
+            return  # a straggler after the drain deadline: its windows are already out
+        latency_ns = time.monotonic_ns() - intended_ns
+        assert self.recorder is not None
+        self.recorder.completed(intended_ns, latency_ns // 1000, error, nbytes)
+        if self._on_request is not None:
+            self._on_request(
+                RequestRecord(intended_ns, sent_ns, latency_ns / 1e6, status, nbytes, error)
+            )
+
+    def on_response(self, conn: Connection, status: int, keep_alive: bool) -> None:
+        error = None
+        if status >= 400:
+            error = ErrorKind.HTTP_5XX if status >= 500 else ErrorKind.HTTP_4XX
+        self._busy.discard(conn)
+        self._record(conn.intended_ns, conn.sent_ns, status, conn.nbytes, error)
+        if not keep_alive:
+            conn.close()
+            self._after_connection_gone()
+            return
+        self._reuse(conn)
+
+    def on_failure(self, conn: Connection, kind: ErrorKind) -> None:
+        self._busy.discard(conn)
+        self._record(conn.intended_ns, conn.sent_ns, None, conn.nbytes, kind)
+        self._after_connection_gone()
+
+    def on_lost(self, conn: Connection, exc: Exception | None) -> None:
+        if conn in self._busy:
+            self._busy.discard(conn)
+            conn.busy = False
+            if conn.served and conn.nbytes == 0 and not conn.retried:
+                # A reused keep-alive connection the server had just closed: the request never
+                # reached it. Send it again once (as browsers and wrk do), same intended time.
+                self._dispatch(conn.intended_ns, time.monotonic_ns(), conn.index, True)
+                return
+            self._record(conn.intended_ns, conn.sent_ns, None, conn.nbytes, ErrorKind.RESET)
+        else:
+            with contextlib.suppress(ValueError):
+                self._idle.remove(conn)
+        self._after_connection_gone()
+
+    def _reuse(self, conn: Connection) -> None:
+        now = time.monotonic_ns()
+        if self._closed_loop:
+            if self._stopping:
+                conn.close()
+                self._maybe_finished()
+                return
+            assert self.recorder is not None
+            self.recorder.dispatched(now, 0)
+            self._send(conn, now, now, self._mix.pick(), False)
+            return
+        if self._pending:
+            intended_ns, index, retried = self._pending.popleft()
+            self._send(conn, intended_ns, now, index, retried)
+            return
+        self._idle.append(conn)
+        if self._stopping:
+            self._maybe_finished()
+
+    def _after_connection_gone(self) -> None:
+        """A connection closed or failed: replace it for whoever is waiting."""
+        if self._closed_loop:
+            if not self._stopping:
+                assert self._loop is not None
+                self._loop.call_later(_RECONNECT_PAUSE_S, self._closed_loop_user)
+            else:
+                self._maybe_finished()
+            return
+        while self._pending and len(self._busy) + self._connecting < self._max_conns:
+            intended_ns, index, retried = self._pending.popleft()
+            self._open(intended_ns, index, retried)
+        if self._stopping:
+            self._maybe_finished()
+
+    def _closed_loop_user(self) -> None:
+        if not self._stopping:
+            now = time.monotonic_ns()
+            self._dispatch(now, now, self._mix.pick(), False)
+
+    # -- housekeeping --------------------------------------------------------------------
+    def _sweep(self) -> None:
+        assert self._loop is not None
+        assert self.recorder is not None
+        now = time.monotonic_ns()
+        if self._closed_loop and not self._stopping and self._end_ns and now >= self._end_ns:
+            self.stop()
+        for conn in [c for c in self._busy if c.deadline_ns <= now]:
+            self._busy.discard(conn)
+            conn.abort()
+            self._record(conn.intended_ns, conn.sent_ns, None, conn.nbytes, ErrorKind.READ_TIMEOUT)
+            self._after_connection_gone()
+        while self._pending and self._pending[0][0] + self._timeout_ns <= now:
+            intended_ns, _, _ = self._pending.popleft()
+            kind = ErrorKind.READ_TIMEOUT if self._busy else ErrorKind.CONNECT_TIMEOUT
+            self._record(intended_ns, 0, None, 0, kind)
+        if now - self._last_trim_ns >= _TRIM_EVERY_S * 1e9:
+            self._trim(now)
+        self.recorder.advance(self._frontier_ns())
+        if self._stopping:
+            self._maybe_finished()
+        if not self._finished.is_set():
+            self._sweeper = self._loop.call_later(_SWEEP_S, self._sweep)
+
+    def _trim(self, now: int) -> None:
+        """Close idle connections beyond 1.25 × the busiest moment of the last second."""
+        self._last_trim_ns = now
+        keep = math.ceil(self._busy_peak * 1.25) + 2
+        self._busy_peak = len(self._busy)
+        surplus = len(self._idle) + len(self._busy) - keep
+        while surplus > 0 and self._idle:
+            self._idle.pop(0).close()  # the bottom of the LIFO stack: the longest idle
+            surplus -= 1
+
+    def _maybe_finished(self) -> None:
+        if self._finished.is_set() or not self._stopping:
+            return
+        if self._busy or self._pending or self._connecting:
+            return
+        self._finish()
+
+    def _finish(self) -> None:
+        if self._finished.is_set():
+            return
+        assert self.recorder is not None
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for conn in list(self._busy):  # only after the drain timed out
+            conn.abort()
+            self._record(conn.intended_ns, conn.sent_ns, None, conn.nbytes, ErrorKind.READ_TIMEOUT)
+        self._busy.clear()
+        while self._pending:
+            intended_ns, _, _ = self._pending.popleft()
+            self._record(intended_ns, 0, None, 0, ErrorKind.CONNECT_TIMEOUT)
+        for conn in self._idle:
+            conn.close()
+        self._idle.clear()
+        self.recorder.advance(self._frontier_ns())
+        self.recorder.close()
+        self._finished.set()
