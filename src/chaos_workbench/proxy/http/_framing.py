@@ -1,0 +1,457 @@
+"""Sans-IO HTTP/1.1 message framing that keeps every byte where it was.
+
+The HTTP toxics must forward unmatched messages byte-exact, swallow a request (head and
+body), hold a request back, or cut a response after N bytes. That needs to know where each
+message starts and ends *in the byte stream*, which ``httptools`` callbacks do not say. So
+this module finds the boundaries itself (head = up to the first blank line; body framed by
+``Transfer-Encoding: chunked``, ``Content-Length``, or the response rules of RFC 9112 §6.3)
+and uses ``httptools`` (llhttp) only to parse and validate each head. Bodies are never
+decoded: the framer hands out the raw wire bytes, chunk-size lines included.
+
+A framer that meets something that is not HTTP/1.x (or that it cannot frame safely) turns
+*opaque*: it hands back everything it buffered and everything after it as ``Opaque`` bytes,
+untouched. The connection is then a plain TCP relay.
+
+Events, in stream order, per message: one ``Head``, zero or more ``Body``, one ``End``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+import httptools
+
+__all__ = [
+    "END",
+    "Body",
+    "End",
+    "Event",
+    "Framing",
+    "Head",
+    "Opaque",
+    "RequestFramer",
+    "RequestHead",
+    "ResponseFramer",
+    "ResponseHead",
+]
+
+# 64 KiB: larger than any real-world head (nginx's default large_client_header_buffers is
+# 4 × 8 KiB), small enough that a non-HTTP stream is recognised before we buffer much.
+MAX_HEAD_BYTES: Final = 65_536
+# A chunk-size line is hex digits plus optional extensions; 4 KiB is generous.
+MAX_CHUNK_LINE_BYTES: Final = 4_096
+
+_TCHAR = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+# What a request line may look like while it is still arriving (a prefix of "METHOD SP").
+_REQUEST_PREFIX = re.compile(rb"\A" + _TCHAR + rb"{1,32}(?: |\Z)")
+_REQUEST_LINE = re.compile(rb"\A" + _TCHAR + rb"+ [^ \r\n]+ HTTP/\d\.\d\r\n")
+_RESPONSE_LINE = re.compile(rb"\AHTTP/\d\.\d \d{3}(?: [^\r\n]*)?\r\n")
+_RESPONSE_START = b"HTTP/"
+
+
+class Framing(enum.Enum):
+    """How a message's body is delimited on the wire."""
+
+    NONE = "none"
+    LENGTH = "length"
+    CHUNKED = "chunked"
+    UNTIL_CLOSE = "until_close"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHead:
+    """A parsed request head; ``raw`` is exactly the bytes that arrived."""
+
+    raw: bytes
+    method: str
+    target: str
+    version: str
+    headers: tuple[tuple[str, str], ...]
+    framing: Framing
+    content_length: int
+    keep_alive: bool
+
+    @property
+    def path(self) -> str:
+        """The target without its query string (what path patterns match against)."""
+        return self.target.split("?", 1)[0]
+
+    @property
+    def expect_continue(self) -> bool:
+        return any(n.lower() == "expect" and v.lower() == "100-continue" for n, v in self.headers)
+
+    @property
+    def start_line(self) -> bytes:
+        return self.raw.split(b"\r\n", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseHead:
+    """A parsed response head; ``raw`` is exactly the bytes that arrived."""
+
+    raw: bytes
+    status: int
+    version: str
+    headers: tuple[tuple[str, str], ...]
+    framing: Framing
+    content_length: int
+    keep_alive: bool
+
+    @property
+    def interim(self) -> bool:
+        """A 1xx other than 101: the final response for the same request still follows."""
+        return 100 <= self.status < 200 and self.status != 101
+
+    @property
+    def start_line(self) -> bytes:
+        return self.raw.split(b"\r\n", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    head: RequestHead | ResponseHead
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    """The message that began with the last ``Head`` is complete."""
+
+
+@dataclass(frozen=True, slots=True)
+class Opaque:
+    """Bytes that are not (or no longer) framed as HTTP; forward them untouched."""
+
+    data: bytes
+
+
+END: Final = End()
+Event = Head | Body | End | Opaque
+
+
+class _Collector:
+    """httptools callback target: collects the target and headers of one head."""
+
+    __slots__ = ("headers", "url")
+
+    def __init__(self) -> None:
+        self.url = b""
+        self.headers: list[tuple[str, str]] = []
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.decode("latin-1"), value.decode("latin-1").strip()))
+
+
+def _body_framing(headers: list[tuple[str, str]], *, is_request: bool) -> tuple[Framing, int]:
+    """RFC 9112 §6.3 for the parts that depend only on the headers; raises ValueError."""
+    te = [v for n, v in headers if n.lower() == "transfer-encoding"]
+    if te:
+        codings = [c.strip().lower() for v in te for c in v.split(",") if c.strip()]
+        if codings and codings[-1] == "chunked":
+            return Framing.CHUNKED, 0
+        if is_request:  # §6.3 rule 4: a request we cannot frame; the server would send 400
+            raise ValueError("request Transfer-Encoding does not end in chunked")
+        return Framing.UNTIL_CLOSE, 0
+    lengths = {v.strip() for n, v in headers if n.lower() == "content-length"}
+    if lengths:
+        values = {x.strip() for v in lengths for x in v.split(",")}
+        if len(values) != 1 or not next(iter(values)).isdigit():
+            raise ValueError(f"bad Content-Length {sorted(lengths)!r}")
+        n = int(next(iter(values)))
+        return (Framing.LENGTH, n) if n else (Framing.NONE, 0)
+    return (Framing.NONE, 0) if is_request else (Framing.UNTIL_CLOSE, 0)
+
+
+def _feed_head(
+    parser: httptools.HttpRequestParser | httptools.HttpResponseParser, raw: bytes
+) -> None:
+    """Feed a whole head; raises ValueError unless llhttp accepted it."""
+    try:
+        parser.feed_data(raw)
+    except httptools.HttpParserUpgrade:
+        pass  # CONNECT, Upgrade or 101: llhttp stops after the head, which is all we need
+    except httptools.HttpParserError as e:
+        # llhttp pauses after a 101 / CONNECT head even without an Upgrade header, and
+        # says so with this error; the head itself was parsed.
+        if "Pause on CONNECT/Upgrade" not in str(e):
+            raise ValueError(str(e)) from None
+
+
+def parse_request_head(raw: bytes) -> RequestHead:
+    """Parse a complete request head (ending in a blank line); raises ValueError."""
+    c = _Collector()
+    parser = httptools.HttpRequestParser(c)
+    _feed_head(parser, raw)
+    framing, length = _body_framing(c.headers, is_request=True)
+    return RequestHead(
+        raw=raw,
+        method=parser.get_method().decode("latin-1"),
+        target=c.url.decode("latin-1"),
+        version=parser.get_http_version(),
+        headers=tuple(c.headers),
+        framing=framing,
+        content_length=length,
+        keep_alive=bool(parser.should_keep_alive()),
+    )
+
+
+def parse_response_head(raw: bytes, request_method: str) -> ResponseHead:
+    """Parse a complete response head to a request with ``request_method``."""
+    c = _Collector()
+    parser = httptools.HttpResponseParser(c)
+    _feed_head(parser, raw)
+    status = int(parser.get_status_code())
+    # §6.3 rules 1-2: these responses never have a body, whatever their headers say.
+    no_body = (
+        request_method == "HEAD"
+        or 100 <= status < 200
+        or status in (204, 304)
+        or (request_method == "CONNECT" and 200 <= status < 300)
+    )
+    framing, length = (Framing.NONE, 0) if no_body else _body_framing(c.headers, is_request=False)
+    return ResponseHead(
+        raw=raw,
+        status=status,
+        version=parser.get_http_version(),
+        headers=tuple(c.headers),
+        framing=framing,
+        content_length=length,
+        keep_alive=bool(parser.should_keep_alive()),
+    )
+
+
+class _State(enum.Enum):
+    HEAD = 0
+    LENGTH = 1
+    CHUNK_SIZE = 2
+    CHUNK_DATA = 3
+    CHUNK_CRLF = 4
+    TRAILER = 5
+    UNTIL_CLOSE = 6
+    OPAQUE = 7
+
+
+class _Framer:
+    """Shared body framing; subclasses recognise and parse heads."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._state = _State.HEAD
+        self._remaining = 0  # bytes left in a Content-Length body or the current chunk
+
+    @property
+    def opaque(self) -> bool:
+        return self._state is _State.OPAQUE
+
+    @property
+    def idle(self) -> bool:
+        """Between messages with nothing buffered (a message boundary on the wire)."""
+        return self._state is _State.HEAD and not self._buf
+
+    def go_opaque(self) -> bytes:
+        """Stop framing; return what was buffered (the caller forwards it untouched)."""
+        self._state = _State.OPAQUE
+        data = bytes(self._buf)
+        self._buf.clear()
+        return data
+
+    def take_buffered(self) -> bytes:
+        """Bytes held but not yet framed (at end of input they will never complete)."""
+        data = bytes(self._buf)
+        self._buf.clear()
+        return data
+
+    def feed(self, data: bytes) -> list[Event]:
+        if self._state is _State.OPAQUE:
+            return [Opaque(data)] if data else []
+        self._buf += data
+        out: list[Event] = []
+        # Each pass consumes at least one byte or returns, so this ends; the bound is a guard.
+        for _ in range(len(self._buf) + 2):
+            if self.opaque:  # _step may have switched state
+                rest = self.go_opaque()
+                if rest:
+                    out.append(Opaque(rest))
+                return out
+            if not self._step(out):
+                return out
+        raise AssertionError("framer made no progress")  # pragma: no cover
+
+    def _start_body(self, framing: Framing, length: int, out: list[Event]) -> None:
+        if framing is Framing.NONE:
+            out.append(END)
+            self._state = _State.HEAD
+        elif framing is Framing.LENGTH:
+            self._state, self._remaining = _State.LENGTH, length
+        elif framing is Framing.CHUNKED:
+            self._state = _State.CHUNK_SIZE
+        else:
+            self._state = _State.UNTIL_CLOSE
+
+    def _take(self, n: int) -> bytes:
+        data = bytes(self._buf[:n])
+        del self._buf[:n]
+        return data
+
+    def _step(self, out: list[Event]) -> bool:
+        """Consume what the current state can; False when more input is needed."""
+        buf, st = self._buf, self._state
+        if st is _State.HEAD:
+            return bool(buf) and self._head(out)
+        if st is _State.LENGTH or st is _State.CHUNK_DATA:
+            if not buf:
+                return False
+            n = min(self._remaining, len(buf))
+            out.append(Body(self._take(n)))
+            self._remaining -= n
+            if self._remaining == 0:
+                if st is _State.LENGTH:
+                    out.append(END)
+                    self._state = _State.HEAD
+                else:
+                    self._state = _State.CHUNK_CRLF
+            return True
+        if st is _State.UNTIL_CLOSE:
+            if buf:
+                out.append(Body(self._take(len(buf))))
+            return False
+        if st is _State.CHUNK_CRLF:
+            if len(buf) < 2:
+                return False
+            if buf[:2] != b"\r\n":
+                self._state = _State.OPAQUE
+                return True
+            out.append(Body(self._take(2)))
+            self._state = _State.CHUNK_SIZE
+            return True
+        if st is _State.CHUNK_SIZE:
+            i = buf.find(b"\r\n")
+            if i < 0:
+                if len(buf) > MAX_CHUNK_LINE_BYTES:
+                    self._state = _State.OPAQUE
+                    return True
+                return False
+            size_text = bytes(buf[:i]).split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                self._state = _State.OPAQUE
+                return True
+            out.append(Body(self._take(i + 2)))
+            if size == 0:
+                self._state = _State.TRAILER
+            else:
+                self._state, self._remaining = _State.CHUNK_DATA, size
+            return True
+        if st is _State.TRAILER:
+            i = buf.find(b"\r\n")
+            if i < 0:
+                if len(buf) > MAX_HEAD_BYTES:
+                    self._state = _State.OPAQUE
+                    return True
+                return False
+            out.append(Body(self._take(i + 2)))
+            if i == 0:  # the blank line that ends the trailer section
+                out.append(END)
+                self._state = _State.HEAD
+            return True
+        return False  # pragma: no cover - OPAQUE is handled in feed()
+
+    def _head(self, out: list[Event]) -> bool:
+        raise NotImplementedError
+
+
+class RequestFramer(_Framer):
+    """Frames the client-to-upstream byte stream into requests."""
+
+    def _head(self, out: list[Event]) -> bool:
+        buf = self._buf
+        line_end = buf.find(b"\r\n")
+        if line_end < 0:
+            if not _REQUEST_PREFIX.match(buf) or len(buf) > MAX_HEAD_BYTES:
+                self._state = _State.OPAQUE
+                return True
+            return False
+        if not _REQUEST_LINE.match(buf):
+            self._state = _State.OPAQUE
+            return True
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buf) > MAX_HEAD_BYTES:
+                self._state = _State.OPAQUE
+                return True
+            return False
+        try:
+            head = parse_request_head(bytes(buf[: end + 4]))
+        except ValueError:
+            self._state = _State.OPAQUE
+            return True
+        del buf[: end + 4]
+        out.append(Head(head))
+        self._start_body(head.framing, head.content_length, out)
+        return True
+
+
+class ResponseFramer(_Framer):
+    """Frames the upstream-to-client byte stream into responses.
+
+    ``request_method`` returns the method of the request the next response answers, or
+    None when no request is outstanding (bytes then make the stream opaque: a server that
+    talks first is not speaking HTTP/1.1).
+    """
+
+    def __init__(self, request_method: Callable[[], str | None]) -> None:
+        super().__init__()
+        self._request_method = request_method
+        self.upgraded = False  # a 101, or a 2xx to CONNECT: the rest is a tunnel
+
+    def _head(self, out: list[Event]) -> bool:
+        buf = self._buf
+        method = self._request_method()
+        if method is None:
+            self._state = _State.OPAQUE
+            return True
+        n = min(len(buf), len(_RESPONSE_START))
+        if buf[:n] != _RESPONSE_START[:n]:
+            self._state = _State.OPAQUE
+            return True
+        line_end = buf.find(b"\r\n")
+        if line_end < 0:
+            if len(buf) > MAX_HEAD_BYTES:
+                self._state = _State.OPAQUE
+                return True
+            return False
+        if not _RESPONSE_LINE.match(buf):
+            self._state = _State.OPAQUE
+            return True
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buf) > MAX_HEAD_BYTES:
+                self._state = _State.OPAQUE
+                return True
+            return False
+        try:
+            head = parse_response_head(bytes(buf[: end + 4]), method)
+        except ValueError:
+            self._state = _State.OPAQUE
+            return True
+        del buf[: end + 4]
+        out.append(Head(head))
+        if head.status == 101 or (method == "CONNECT" and 200 <= head.status < 300):
+            out.append(END)
+            self.upgraded = True
+            self._state = _State.OPAQUE
+            return True
+        self._start_body(head.framing, head.content_length, out)
+        return True
