@@ -34,7 +34,8 @@ The contract a pipe keeps (the link relies on it to lose and reorder nothing):
    after every byte before it.
 2. **Flush on removal.** When a toxic is removed (or updated) on a live connection the link
    calls :meth:`Pipe.flush`, which must hand everything the pipe holds to ``self.out``
-   *synchronously* (Toxiproxy: "don't drop any data on the floor"); then
+   *synchronously*, including an EOF it was holding back (Toxiproxy: "don't drop any data
+   on the floor"); then
    :meth:`Pipe.dispose`, which cancels its timers. A pipe whose toxic already destroyed the
    stream (``timeout`` drops bytes) may close the connection in ``flush`` instead.
 3. **Back-pressure.** A pipe that holds bytes keeps ``held_bytes`` up to date. The link
