@@ -1,0 +1,477 @@
+"""The Toxiproxy 2.x REST API over :class:`~chaos_workbench.proxy.manager.ProxyManager`.
+
+Existing Toxiproxy clients (toxiproxy-python, the Go client, toxiproxy-cli, testcontainers)
+must work unchanged, so this module reproduces Toxiproxy's ``api.go`` where a client can see
+it: routes and methods, JSON shapes and field order, defaults, status codes (201 created
+proxy and populate, 200 added toxic, 204 deletes and reset), error bodies
+``{"error": message, "status": N}`` with Toxiproxy's messages (``proxy.errors``, one named
+table), 403 ``User agent not allowed`` for browsers (Toxiproxy's guard against cross-site
+requests), and Go's JSON decoding rules for request bodies: the first JSON value is read,
+unknown keys are ignored, ``null`` keeps a default, keys match case-insensitively, and a
+value of the wrong type is ``bad request body``.
+
+Every request is validated completely before the manager is called, and the manager is
+called once per request, under one lock (as Toxiproxy holds its collection lock), so a
+rejected request changes nothing. Handlers run with a 25 s deadline (Toxiproxy's
+``timeoutMiddleware``): the API never hangs, whatever a toxic does.
+
+Deliberate differences (``docs/proxy.md``): a proxy created without ``listen`` binds
+127.0.0.1 on an ephemeral port (Toxiproxy: every interface); toxicity outside 0..1 is
+refused; error bodies are sent as ``application/json`` (Go's ``http.Error`` labels them
+text/plain); ``/populate`` answers ``"proxies": []`` rather than ``null`` when empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
+
+from chaos_workbench import __version__
+from chaos_workbench.proxy import errors
+from chaos_workbench.proxy.manager import ProxyManager
+from chaos_workbench.proxy.models import ProxyInfo, ProxySpec, ToxicInfo, ToxicSpec, ToxicUpdate
+from chaos_workbench.proxy.prom import CONTENT_TYPE, metrics_registry, render
+
+__all__ = ["DEFAULT_LISTEN", "TOXIPROXY_VERSION", "ApiServer", "build_app"]
+
+TOXIPROXY_VERSION = "2.12.0"  # the Toxiproxy API this one matches
+VERSION = f"{TOXIPROXY_VERSION}+cwb.{__version__}"  # semver build metadata: sorts as 2.12.0
+DEFAULT_LISTEN = "127.0.0.1:0"
+REQUEST_DEADLINE_S = 25.0  # Toxiproxy's timeoutMiddleware
+_MANAGER_KEY = web.AppKey("manager", ProxyManager)
+_LOCK_KEY = web.AppKey("lock", asyncio.Lock)
+
+_REGISTRY_KEY = web.AppKey("metrics_registry", CollectorRegistry)
+_M = TypeVar("_M", ToxicSpec, ToxicUpdate)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+# -- encoding as Go's encoding/json does ------------------------------------------------------
+
+
+def _go_json(value: object) -> str:
+    """Compact JSON with Go's escapes (<, >, &, U+2028/9) and integral floats as integers."""
+    text = json.dumps(_go_numbers(value), separators=(",", ":"), ensure_ascii=False)
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(char, escape)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def _go_numbers(value: object) -> object:
+    # Go prints float32(1) as 1, not 1.0; clients compare toxicity == 1.0 either way, but
+    # byte-for-byte answers keep recorded fixtures (VCR cassettes, golden files) valid.
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _go_numbers(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_go_numbers(v) for v in value]
+    return value
+
+
+def _json_response(data: object, status: int = 200) -> web.Response:
+    # Exactly Go's header: "application/json", no charset parameter.
+    return web.Response(
+        body=_go_json(data).encode(), status=status, headers={"Content-Type": "application/json"}
+    )
+
+
+def _error_response(error: errors.ApiError) -> web.Response:
+    # Go's http.Error appends a newline to the body and sets nosniff.
+    return web.Response(
+        body=(_go_json(error.body()) + "\n").encode(),
+        status=error.status,
+        headers={"Content-Type": "application/json", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def _proxy_json(proxy: ProxyInfo) -> dict[str, Any]:
+    return proxy.model_dump(mode="json")
+
+
+def _toxic_json(toxic: ToxicInfo) -> dict[str, Any]:
+    return toxic.model_dump(mode="json")
+
+
+# -- decoding as Go's encoding/json does ------------------------------------------------------
+
+
+class _Body:
+    """A decoded JSON object with Go's field lookup (exact key first, then case-insensitive)."""
+
+    def __init__(self, data: Mapping[str, object], target: str) -> None:
+        self._data = data
+        self._folded = {k.lower(): k for k in reversed(list(data))}
+        self._target = target
+
+    def raw(self, key: str) -> object:
+        if key in self._data:
+            return self._data[key]
+        folded = self._folded.get(key.lower())
+        return None if folded is None else self._data[folded]
+
+    def _typed(self, key: str, kinds: tuple[type, ...], go_type: str) -> object:
+        value = self.raw(key)
+        if value is None:
+            return None  # null or absent: Go keeps the default
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise errors.BadRequestBody(
+                f"json: cannot unmarshal {_json_kind(value)} into Go struct field "
+                f"{self._target}.{key} of type {go_type}"
+            )
+        return value
+
+    def string(self, key: str) -> str | None:
+        value = self._typed(key, (str,), "string")
+        return value if isinstance(value, str) else None
+
+    def boolean(self, key: str) -> bool | None:
+        value = self._typed(key, (bool,), "bool")
+        return value if isinstance(value, bool) else None
+
+    def number(self, key: str) -> float | None:
+        value = self._typed(key, (int, float), "float32")
+        return float(value) if isinstance(value, int | float) else None
+
+    def mapping(self, key: str) -> dict[str, object] | None:
+        value = self._typed(key, (dict,), "map[string]interface {}")
+        return value if isinstance(value, dict) else None
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+async def _decode(request: web.Request) -> object:
+    """The first JSON value of the body (Go's Decoder.Decode ignores what follows it)."""
+    raw = await request.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise errors.BadRequestBody(f"invalid UTF-8 at byte {exc.start}") from None
+    text = text.lstrip(" \t\r\n")
+    if not text:
+        raise errors.BadRequestBody("EOF")
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text)
+    except json.JSONDecodeError as exc:
+        raise errors.BadRequestBody(f"invalid JSON: {exc.msg} (offset {exc.pos})") from None
+    return value
+
+
+async def _decode_object(request: web.Request, target: str) -> _Body:
+    value = await _decode(request)
+    if not isinstance(value, dict):
+        raise errors.BadRequestBody(
+            f"json: cannot unmarshal {_json_kind(value)} into Go value of type {target}"
+        )
+    return _Body(value, target.rsplit(".", 1)[-1])
+
+
+# -- handlers ----------------------------------------------------------------------------------
+
+
+def _manager(request: web.Request) -> ProxyManager:
+    return request.app[_MANAGER_KEY]
+
+
+async def proxy_index(request: web.Request) -> web.Response:
+    proxies = _manager(request).list()
+    return _json_response({p.name: _proxy_json(p) for p in proxies})
+
+
+async def proxy_create(request: web.Request) -> web.Response:
+    body = await _decode_object(request, "toxiproxy.Proxy")
+    name, listen = body.string("name"), body.string("listen")
+    upstream, enabled = body.string("upstream"), body.boolean("enabled")
+    if not name:
+        raise errors.MissingField("name")
+    if not upstream:
+        raise errors.MissingField("upstream")
+    async with request.app[_LOCK_KEY]:
+        proxy = await _manager(request).create(
+            name, listen or DEFAULT_LISTEN, upstream, enabled=True if enabled is None else enabled
+        )
+    return _json_response(_proxy_json(proxy), status=201)
+
+
+async def populate(request: web.Request) -> web.Response:
+    value = await _decode(request)
+    if not isinstance(value, list):
+        raise errors.BadRequestBody(
+            f"json: cannot unmarshal {_json_kind(value)} into Go value of type []toxiproxy.Proxy"
+        )
+    specs: list[ProxySpec] = []
+    for index, item in enumerate(value, start=1):
+        if not isinstance(item, dict):
+            raise errors.BadRequestBody(
+                f"json: cannot unmarshal {_json_kind(item)} into Go value of type toxiproxy.Proxy"
+            )
+        body = _Body(item, "Proxy")
+        name, listen = body.string("name"), body.string("listen")
+        upstream, enabled = body.string("upstream"), body.boolean("enabled")
+        if not name:
+            raise errors.MissingField(f"name at proxy {index}")
+        if not upstream:
+            raise errors.MissingField(f"upstream at proxy {index}")
+        specs.append(
+            ProxySpec(
+                name=name,
+                listen=listen or DEFAULT_LISTEN,
+                upstream=upstream,
+                enabled=True if enabled is None else enabled,
+            )
+        )
+    async with request.app[_LOCK_KEY]:
+        proxies = await _manager(request).populate(specs)
+    return _json_response({"proxies": [_proxy_json(p) for p in proxies]}, status=201)
+
+
+async def proxy_show(request: web.Request) -> web.Response:
+    proxy = _manager(request).get(request.match_info["proxy"])
+    return _json_response(_proxy_json(proxy))
+
+
+async def proxy_update(request: web.Request) -> web.Response:
+    manager = _manager(request)
+    current = manager.get(request.match_info["proxy"])  # 404 before the body, as Toxiproxy
+    body = await _decode_object(request, "toxiproxy.Proxy")
+    listen, upstream = body.string("listen"), body.string("upstream")
+    enabled = body.boolean("enabled")
+    async with request.app[_LOCK_KEY]:
+        proxy = await manager.update(
+            current.name,
+            listen=listen if listen is not None else None,
+            upstream=upstream if upstream is not None else None,
+            enabled=enabled,
+        )
+    return _json_response(_proxy_json(proxy))
+
+
+async def proxy_delete(request: web.Request) -> web.Response:
+    async with request.app[_LOCK_KEY]:
+        await _manager(request).delete(request.match_info["proxy"])
+    return web.Response(status=204)
+
+
+async def toxic_index(request: web.Request) -> web.Response:
+    toxics = _manager(request).toxics(request.match_info["proxy"])
+    return _json_response([_toxic_json(t) for t in toxics])
+
+
+async def toxic_create(request: web.Request) -> web.Response:
+    manager = _manager(request)
+    proxy = manager.get(request.match_info["proxy"]).name
+    body = await _decode_object(request, "toxics.ToxicWrapper")
+    fields: dict[str, Any] = {}
+    for key in ("name", "type", "stream"):
+        value = body.string(key)
+        if value is not None:
+            fields[key] = value
+    toxicity = body.number("toxicity")
+    if toxicity is not None:
+        fields["toxicity"] = toxicity
+    attributes = body.mapping("attributes")
+    if attributes is not None:
+        fields["attributes"] = attributes
+    ttl = body.number("ttl_ms")  # our extension: the toxic removes itself when it expires
+    if ttl is not None:
+        fields["ttl_ms"] = ttl
+    fields.setdefault("type", "")
+    spec = _validated(ToxicSpec, fields)
+    async with request.app[_LOCK_KEY]:
+        toxic = manager.add_toxic(proxy, spec)
+    return _json_response(_toxic_json(toxic))  # 200, not 201: Toxiproxy's status
+
+
+async def toxic_show(request: web.Request) -> web.Response:
+    return _json_response(_toxic_json(_find_toxic(request)))
+
+
+async def toxic_update(request: web.Request) -> web.Response:
+    manager = _manager(request)
+    toxic = _find_toxic(request)  # 404s before the body, as Toxiproxy
+    body = await _decode_object(request, "struct { Attributes interface {}; Toxicity float32 }")
+    fields: dict[str, Any] = {}
+    attributes = body.mapping("attributes")
+    if attributes is not None:
+        fields["attributes"] = attributes
+    toxicity = body.number("toxicity")
+    if toxicity is not None:
+        fields["toxicity"] = toxicity
+    update = _validated(ToxicUpdate, fields)
+    async with request.app[_LOCK_KEY]:
+        updated = manager.update_toxic(request.match_info["proxy"], toxic.name, update)
+    return _json_response(_toxic_json(updated))
+
+
+async def toxic_delete(request: web.Request) -> web.Response:
+    manager = _manager(request)
+    manager.get(request.match_info["proxy"])
+    async with request.app[_LOCK_KEY]:
+        manager.remove_toxic(request.match_info["proxy"], request.match_info["toxic"])
+    return web.Response(status=204)
+
+
+async def reset(request: web.Request) -> web.Response:
+    async with request.app[_LOCK_KEY]:
+        await _manager(request).reset()
+    return web.Response(status=204)
+
+
+async def version(request: web.Request) -> web.Response:
+    # Toxiproxy ≥ 2.6 sends exactly this text, newline included.
+    return web.Response(
+        text=f'{{"version": "{VERSION}"}}\n',
+        headers={"Content-Type": "application/json;charset=utf-8"},
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = request.app[_REGISTRY_KEY]
+    return web.Response(body=render(registry), headers={"Content-Type": CONTENT_TYPE})
+
+
+def _find_toxic(request: web.Request) -> ToxicInfo:
+    return _manager(request).get_toxic(request.match_info["proxy"], request.match_info["toxic"])
+
+
+def _validated(model: type[_M], fields: dict[str, Any]) -> _M:
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise errors.BadRequestBody(f"{where}: {first['msg']}") from None
+
+
+# -- middleware, routes, server ----------------------------------------------------------------
+
+
+@web.middleware
+async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Toxiproxy's middleware chain: refuse browsers, map errors, bound the time."""
+    if request.headers.get("User-Agent", "").startswith("Mozilla/"):
+        # Toxiproxy's stopBrowsersMiddleware: no cross-site requests from a web page.
+        return web.Response(
+            text="User agent not allowed\n",
+            status=403,
+            headers={"X-Content-Type-Options": "nosniff"},
+        )
+    try:
+        async with asyncio.timeout(REQUEST_DEADLINE_S):
+            return await handler(request)
+    except errors.ApiError as exc:
+        return _error_response(exc)
+    except TimeoutError:
+        return web.Response(status=503)  # Go's TimeoutHandler with an empty message
+    except web.HTTPMethodNotAllowed:
+        return web.Response(status=405)  # gorilla/mux: empty body
+    except web.HTTPNotFound:
+        return web.Response(
+            text="404 page not found\n",
+            status=404,
+            headers={"X-Content-Type-Options": "nosniff"},
+        )
+
+
+def build_app(manager: ProxyManager) -> web.Application:
+    """The aiohttp application serving the Toxiproxy API over ``manager``."""
+    app = web.Application(middlewares=[_guard])
+    app[_MANAGER_KEY] = manager
+    app[_LOCK_KEY] = asyncio.Lock()
+    app[_REGISTRY_KEY] = metrics_registry(manager.stats)
+    routes = app.router
+    routes.add_post("/reset", reset)
+    routes.add_get("/proxies", proxy_index, allow_head=False)
+    routes.add_post("/proxies", proxy_create)
+    routes.add_post("/populate", populate)
+    routes.add_get("/proxies/{proxy}", proxy_show, allow_head=False)
+    routes.add_post("/proxies/{proxy}", proxy_update)  # deprecated in Toxiproxy, still served
+    routes.add_patch("/proxies/{proxy}", proxy_update)
+    routes.add_delete("/proxies/{proxy}", proxy_delete)
+    routes.add_get("/proxies/{proxy}/toxics", toxic_index, allow_head=False)
+    routes.add_post("/proxies/{proxy}/toxics", toxic_create)
+    routes.add_get("/proxies/{proxy}/toxics/{toxic}", toxic_show, allow_head=False)
+    routes.add_post("/proxies/{proxy}/toxics/{toxic}", toxic_update)
+    routes.add_patch("/proxies/{proxy}/toxics/{toxic}", toxic_update)
+    routes.add_delete("/proxies/{proxy}/toxics/{toxic}", toxic_delete)
+    routes.add_get("/version", version, allow_head=False)
+    routes.add_get("/metrics", metrics, allow_head=False)
+    return app
+
+
+class ApiServer:
+    """The API listening on ``host:port`` (port 0: ephemeral) in the running event loop."""
+
+    def __init__(self, manager: ProxyManager, *, host: str = "127.0.0.1", port: int = 8474) -> None:
+        self._manager = manager
+        self._host = host
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self.address: tuple[str, int] | None = None
+
+    @property
+    def url(self) -> str:
+        if self.address is None:
+            raise RuntimeError("the API server is not started")
+        host, port = self.address
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    async def start(self) -> None:
+        """Bind and serve; raises OSError when the address cannot be bound."""
+        sock = _bind(self._host, self._port)
+        runner = web.AppRunner(build_app(self._manager), access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            await web.SockSite(runner, sock).start()
+        except BaseException:
+            await runner.cleanup()
+            sock.close()
+            raise
+        self._runner = runner
+        host, port = sock.getsockname()[:2]
+        self.address = (host, port)
+
+    async def aclose(self) -> None:
+        """Stop serving (idempotent). The manager is the caller's to close."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> ApiServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock

@@ -1,0 +1,430 @@
+"""The REST API answers as Toxiproxy 2.x does: bytes, status codes, defaults, errors — and a
+rejected request changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+import pytest
+from proxy_api_helpers import Api, Echo, split
+
+PROXY_KEYS = ["name", "listen", "upstream", "enabled", "toxics"]
+TOXIC_KEYS = ["attributes", "name", "type", "stream", "toxicity"]
+
+
+async def create(api: Api, name: str, upstream: str, **extra: object) -> dict[str, object]:
+    response = await api.http.post("/proxies", json={"name": name, "upstream": upstream, **extra})
+    assert response.status_code == 201, response.text
+    data: dict[str, object] = response.json()
+    return data
+
+
+async def snapshot(api: Api) -> bytes:
+    response = await api.http.get("/proxies")
+    assert response.status_code == 200
+    return response.content
+
+
+def error(response: httpx.Response, status: int, message: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    # Toxiproxy: compact JSON, "error" then "status", and Go's http.Error newline.
+    assert (
+        response.content
+        == json.dumps({"error": message, "status": status}, separators=(",", ":")).encode() + b"\n"
+    )
+
+
+async def test_empty_index_is_an_empty_object(api: Api) -> None:
+    response = await api.http.get("/proxies")
+    assert response.status_code == 200
+    assert response.content == b"{}"
+    assert response.headers["content-type"] == "application/json"
+
+
+async def test_create_proxy_shape_and_ephemeral_listen(api: Api, echo: Echo) -> None:
+    response = await api.http.post(
+        "/proxies", json={"name": "db", "listen": "127.0.0.1:0", "upstream": echo.address}
+    )
+    assert response.status_code == 201
+    data = response.json()
+    assert list(data) == PROXY_KEYS
+    host, port = split(data["listen"])
+    assert (host, data["upstream"], data["enabled"], data["toxics"]) == (
+        "127.0.0.1",
+        echo.address,
+        True,
+        [],
+    )
+    assert port > 0
+    # The reported port really is the proxy: bytes go through to the echo server.
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"ping")
+    assert await asyncio.wait_for(reader.readexactly(4), 5) == b"ping"
+    writer.close()
+    # Compact JSON, Toxiproxy's key order, exactly what GET returns too.
+    shown = await api.http.get("/proxies/db")
+    assert shown.content == response.content
+
+
+async def test_listen_defaults_to_loopback_ephemeral(api: Api, echo: Echo) -> None:
+    data = await create(api, "db", echo.address)
+    host, port = split(str(data["listen"]))
+    assert host == "127.0.0.1"
+    assert port > 0
+
+
+async def test_create_disabled_does_not_listen(api: Api, echo: Echo) -> None:
+    data = await create(api, "db", echo.address, listen="127.0.0.1:0", enabled=False)
+    assert data["enabled"] is False
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"upstream": "127.0.0.1:1"}, "missing required field: name"),
+        ({"name": "", "upstream": "127.0.0.1:1"}, "missing required field: name"),
+        ({"name": "x"}, "missing required field: upstream"),
+    ],
+)
+async def test_create_missing_fields(api: Api, body: dict[str, str], message: str) -> None:
+    error(await api.http.post("/proxies", json=body), 400, message)
+    assert await snapshot(api) == b"{}"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"{bad json", b"[1, 2]", b'{"name": 5, "upstream": "127.0.0.1:1"}', b'"text"'],
+)
+async def test_create_malformed_body_is_400_and_changes_nothing(api: Api, content: bytes) -> None:
+    response = await api.http.post("/proxies", content=content)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("bad request body")
+    assert response.json()["status"] == 400
+    assert await snapshot(api) == b"{}"
+
+
+async def test_empty_body_says_eof_like_go(api: Api) -> None:
+    error(await api.http.post("/proxies", content=b""), 400, "bad request body: EOF")
+
+
+async def test_go_decoding_rules(api: Api, echo: Echo) -> None:
+    # Keys match case-insensitively, unknown keys are ignored, null keeps the default,
+    # and only the first JSON value of the body is read.
+    body = b'{"Name": "db", "UPSTREAM": "%s", "enabled": null, "extra": [1]} trailing' % (
+        echo.address.encode()
+    )
+    response = await api.http.post("/proxies", content=body)
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == "db"
+    assert response.json()["enabled"] is True
+
+
+async def test_duplicate_name_is_409(api: Api, echo: Echo) -> None:
+    await create(api, "db", echo.address)
+    before = await snapshot(api)
+    error(
+        await api.http.post("/proxies", json={"name": "db", "upstream": "127.0.0.1:1"}),
+        409,
+        "proxy already exists",
+    )
+    assert await snapshot(api) == before
+
+
+async def test_port_conflict_is_500_with_the_os_error(api: Api, echo: Echo) -> None:
+    data = await create(api, "a", echo.address)
+    response = await api.http.post(
+        "/proxies", json={"name": "b", "listen": data["listen"], "upstream": echo.address}
+    )
+    assert response.status_code == 500
+    message = response.json()["error"]
+    assert message.startswith(f"listen tcp {data['listen']}")
+    assert "in use" in message
+    assert list((await api.http.get("/proxies")).json()) == ["a"]
+
+
+async def test_unknown_proxy_is_404_everywhere(api: Api) -> None:
+    for method, path in [
+        ("GET", "/proxies/nope"),
+        ("POST", "/proxies/nope"),
+        ("PATCH", "/proxies/nope"),
+        ("DELETE", "/proxies/nope"),
+        ("GET", "/proxies/nope/toxics"),
+        ("POST", "/proxies/nope/toxics"),
+        ("GET", "/proxies/nope/toxics/t"),
+        ("PATCH", "/proxies/nope/toxics/t"),
+        ("DELETE", "/proxies/nope/toxics/t"),
+    ]:
+        response = await api.http.request(method, path, json={"enabled": True})
+        error(response, 404, "proxy not found")
+
+
+async def test_update_toggles_and_keeps_other_fields(api: Api, echo: Echo) -> None:
+    data = await create(api, "db", echo.address)
+    host, port = split(str(data["listen"]))
+    response = await api.http.patch("/proxies/db", json={"enabled": False})
+    assert response.status_code == 200
+    assert response.json() == {**data, "enabled": False}
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.open_connection(host, port)
+    # POST is Toxiproxy's deprecated spelling of the same update; toxiproxy-python uses it.
+    response = await api.http.post("/proxies/db", json={"enabled": True})
+    assert response.json() == data
+    _reader, writer = await asyncio.open_connection(host, port)
+    writer.close()
+
+
+async def test_update_with_wrong_type_changes_nothing(api: Api, echo: Echo) -> None:
+    await create(api, "db", echo.address)
+    before = await snapshot(api)
+    for content in [b'{"enabled": "no"}', b'{"listen": 5}', b"", b"{"]:
+        response = await api.http.patch("/proxies/db", content=content)
+        assert response.status_code == 400, content
+        assert response.json()["error"].startswith("bad request body")
+    assert await snapshot(api) == before
+
+
+async def test_delete_proxy_is_204_then_404(api: Api, echo: Echo) -> None:
+    data = await create(api, "db", echo.address)
+    response = await api.http.delete("/proxies/db")
+    assert (response.status_code, response.content) == (204, b"")
+    error(await api.http.delete("/proxies/db"), 404, "proxy not found")
+    host, port = split(str(data["listen"]))
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.open_connection(host, port)
+
+
+# -- toxics ------------------------------------------------------------------------------------
+
+
+async def test_toxic_defaults_and_status_200(api: Api, echo: Echo) -> None:
+    await create(api, "db", echo.address)
+    response = await api.http.post("/proxies/db/toxics", json={"type": "latency"})
+    assert response.status_code == 200  # Toxiproxy answers 200, not 201, for a toxic
+    assert response.headers["content-type"] == "application/json"
+    data = response.json()
+    assert list(data) == TOXIC_KEYS
+    assert (data["name"], data["type"], data["stream"]) == (
+        "latency_downstream",
+        "latency",
+        "downstream",
+    )
+    assert data["attributes"]["latency"] == 0
+    assert data["attributes"]["jitter"] == 0
+    # Go prints float32(1) as 1.
+    assert b'"toxicity":1}' in response.content
+    listed = await api.http.get("/proxies/db/toxics")
+    assert listed.json() == [data]
+    shown = await api.http.get("/proxies/db/toxics/latency_downstream")
+    assert shown.content == response.content
+
+
+async def test_toxic_names_are_unique_across_streams(api: Api, echo: Echo) -> None:
+    await create(api, "db", echo.address)
+    body = {"name": "slow", "type": "latency", "stream": "upstream"}
+    assert (await api.http.post("/proxies/db/toxics", json=body)).status_code == 200
+    before = await snapshot(api)
+    error(
+        await api.http.post("/proxies/db/toxics", json={**body, "stream": "downstream"}),
+        409,
+        "toxic already exists",
+    )
+    assert await snapshot(api) == before
+    # Default names differ by stream, so one of each is fine.
+    for stream in ("upstream", "downstream"):
+        response = await api.http.post(
+            "/proxies/db/toxics", json={"type": "latency", "stream": stream}
+        )
+        assert response.json()["name"] == f"latency_{stream}"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"type": "latency", "stream": "sideways"},
+            "stream was invalid, can be either upstream or downstream",
+        ),
+        ({"type": "no_such_toxic"}, "invalid toxic type"),
+        ({}, "invalid toxic type"),
+    ],
+)
+async def test_toxic_errors_in_toxiproxy_words(
+    api: Api, echo: Echo, body: dict[str, str], message: str
+) -> None:
+    await create(api, "db", echo.address)
+    before = await snapshot(api)
+    error(await api.http.post("/proxies/db/toxics", json=body), 400, message)
+    assert await snapshot(api) == before
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"type": "latency", "attributes": {"latency": "slow"}}',
+        b'{"type": "latency", "attributes": {"latency": -5}}',
+        b'{"type": "latency", "attributes": [1]}',
+        b'{"type": "latency", "toxicity": "all"}',
+        b'{"type": "latency", "toxicity": 2}',
+        b'{"type": 7}',
+        b"{nope",
+        b"",
+    ],
+)
+async def test_bad_toxic_bodies_are_400_and_change_nothing(
+    api: Api, echo: Echo, content: bytes
+) -> None:
+    await create(api, "db", echo.address)
+    before = await snapshot(api)
+    response = await api.http.post("/proxies/db/toxics", content=content)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"].startswith("bad request body")
+    assert await snapshot(api) == before
+
+
+async def test_update_toxic_merges_attributes_and_keeps_toxicity(api: Api, echo: Echo) -> None:
+    await create(api, "db", echo.address)
+    await api.http.post(
+        "/proxies/db/toxics",
+        json={"type": "latency", "toxicity": 0.5, "attributes": {"latency": 100, "jitter": 10}},
+    )
+    response = await api.http.patch(
+        "/proxies/db/toxics/latency_downstream", json={"attributes": {"latency": 1000}}
+    )
+    assert response.status_code == 200
+    data = response.json()
+    assert data["attributes"]["latency"] == 1000
+    assert data["attributes"]["jitter"] == 10
+    assert data["toxicity"] == 0.5
+    # POST is the deprecated spelling; toxicity alone changes only toxicity.
+    response = await api.http.post("/proxies/db/toxics/latency_downstream", json={"toxicity": 1})
+    assert response.json()["toxicity"] == 1
+    assert response.json()["attributes"]["latency"] == 1000
+
+
+async def test_update_toxic_errors(api: Api, echo: Echo) -> None:
+    await create(api, "db", echo.address)
+    # Unknown toxic: 404 even when the body is bad (Toxiproxy looks the toxic up first).
+    error(await api.http.patch("/proxies/db/toxics/none", content=b"{"), 404, "toxic not found")
+    await api.http.post("/proxies/db/toxics", json={"type": "latency"})
+    before = await snapshot(api)
+    for content in [b'{"attributes": {"latency": "x"}}', b'{"toxicity": 3}', b"{"]:
+        response = await api.http.patch("/proxies/db/toxics/latency_downstream", content=content)
+        assert response.status_code == 400, content
+    assert await snapshot(api) == before
+
+
+async def test_delete_toxic_204_then_404(api: Api, echo: Echo) -> None:
+    await create(api, "db", echo.address)
+    await api.http.post("/proxies/db/toxics", json={"type": "latency"})
+    response = await api.http.delete("/proxies/db/toxics/latency_downstream")
+    assert (response.status_code, response.content) == (204, b"")
+    error(await api.http.delete("/proxies/db/toxics/latency_downstream"), 404, "toxic not found")
+    assert (await api.http.get("/proxies/db/toxics")).content == b"[]"
+
+
+async def test_toxic_ttl_expires_by_itself(api: Api, echo: Echo) -> None:
+    await create(api, "db", echo.address)
+    response = await api.http.post("/proxies/db/toxics", json={"type": "latency", "ttl_ms": 150})
+    assert response.status_code == 200
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if (await api.http.get("/proxies/db/toxics")).json() == []:
+            break
+        await asyncio.sleep(0.02)
+    else:
+        pytest.fail("the toxic with ttl_ms=150 was still there after 5 s")
+
+
+# -- whole server ------------------------------------------------------------------------------
+
+
+async def test_reset_enables_all_and_removes_toxics(api: Api, echo: Echo) -> None:
+    await create(api, "a", echo.address)
+    await create(api, "b", echo.address, enabled=False)
+    await api.http.post("/proxies/a/toxics", json={"type": "latency"})
+    response = await api.http.post("/reset")
+    assert (response.status_code, response.content) == (204, b"")
+    proxies = (await api.http.get("/proxies")).json()
+    assert {n: (p["enabled"], p["toxics"]) for n, p in proxies.items()} == {
+        "a": (True, []),
+        "b": (True, []),
+    }
+
+
+async def test_version_is_toxiproxy_shaped(api: Api) -> None:
+    response = await api.http.get("/version")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json;charset=utf-8"
+    assert response.text.endswith("\n")
+    assert response.json()["version"].startswith("2.12.0+cwb.")
+
+
+async def test_browsers_are_refused_and_change_nothing(api: Api) -> None:
+    browser = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"}
+    response = await api.http.post(
+        "/proxies", json={"name": "x", "upstream": "127.0.0.1:1"}, headers=browser
+    )
+    assert (response.status_code, response.text) == (403, "User agent not allowed\n")
+    assert (await api.http.get("/version", headers=browser)).status_code == 403
+    assert await snapshot(api) == b"{}"
+
+
+async def test_unknown_routes_and_methods(api: Api) -> None:
+    response = await api.http.get("/nope")
+    assert (response.status_code, response.text) == (404, "404 page not found\n")
+    response = await api.http.put("/proxies", json={})
+    assert (response.status_code, response.content) == (405, b"")
+
+
+async def test_populate_creates_keeps_and_replaces(api: Api, echo: Echo) -> None:
+    kept = await create(api, "kept", echo.address)
+    await api.http.post("/proxies/kept/toxics", json={"type": "latency"})
+    replaced = await create(api, "replaced", echo.address)
+    body = [
+        {"name": "kept", "listen": kept["listen"], "upstream": echo.address},
+        {"name": "replaced", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:1"},
+        {"name": "new", "upstream": echo.address, "enabled": False},
+    ]
+    response = await api.http.post("/populate", json=body)
+    assert response.status_code == 201
+    data = response.json()
+    assert list(data) == ["proxies"]
+    by_name = {p["name"]: p for p in data["proxies"]}
+    assert [p["name"] for p in data["proxies"]] == ["kept", "replaced", "new"]
+    assert len(by_name["kept"]["toxics"]) == 1  # untouched, toxics and all
+    assert by_name["replaced"]["upstream"] == "127.0.0.1:1"
+    assert by_name["replaced"]["listen"] != replaced["listen"]
+    assert by_name["new"]["enabled"] is False
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            [{"name": "a", "upstream": "127.0.0.1:1"}, {"upstream": "x:1"}],
+            "missing required field: name at proxy 2",
+        ),
+        ([{"name": "a"}], "missing required field: upstream at proxy 1"),
+    ],
+)
+async def test_populate_rejects_whole_request(
+    api: Api, echo: Echo, body: list[dict[str, str]], message: str
+) -> None:
+    await create(api, "a", echo.address)
+    before = await snapshot(api)
+    response = await api.http.post("/populate", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"] == message
+    assert await snapshot(api) == before
+
+
+async def test_populate_malformed(api: Api) -> None:
+    for content in [b"{}", b"[1]", b"[{", b""]:
+        response = await api.http.post("/populate", content=content)
+        assert response.status_code == 400, content
+        assert response.json()["error"].startswith("bad request body")
+    assert await snapshot(api) == b"{}"
