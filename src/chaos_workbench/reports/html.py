@@ -1,0 +1,58 @@
+"""The HTML report: one self-contained file (inline CSS and SVG, no script, no fetches).
+
+The scorecard first, then one section per experiment with its timeline chart (see
+``svg``), its per-phase measurements and its findings. Rendered with jinja2, autoescaped:
+names and reasons come from suite files and error messages, never trusted as markup.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+import jinja2
+from markupsafe import Markup
+
+from chaos_workbench import __version__
+from chaos_workbench.model import FaultResult, RunRecord
+from chaos_workbench.reports._format import (
+    fault_label,
+    impact_text,
+    recovered_text,
+    recovery_time_text,
+    score_line,
+    verdict_text,
+)
+from chaos_workbench.reports.svg import timeline_svg
+
+__all__ = ["to_html"]
+
+
+@cache
+def _template() -> jinja2.Template:
+    source = resources.files(__package__).joinpath("templates/report.html.j2").read_text("utf-8")
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    env.globals.update(
+        fault_label=fault_label,
+        impact_text=impact_text,
+        recovered_text=recovered_text,
+        recovery_time_text=recovery_time_text,
+        score_line=score_line,
+        verdict_text=verdict_text,
+        svg=_svg,
+        ms=_ms,
+    )
+    return env.from_string(source)
+
+
+def _svg(result: FaultResult) -> Markup:
+    return Markup(timeline_svg(result))  # built with every text escaped (see svg.py)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def to_html(record: RunRecord) -> str:
+    """The whole report as one HTML document."""
+    return _template().render(record=record, version=__version__)

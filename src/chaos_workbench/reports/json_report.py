@@ -1,0 +1,108 @@
+"""The JSON report: the full run record, and the design sketch's ``report()`` dict.
+
+The file holds every field of :class:`RunRecord`, computed ones included (``grade``,
+``success_ratio``) so that readers need not recompute them; :func:`from_json` drops those
+again before validating, since the models forbid unknown keys.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from chaos_workbench.model import RunRecord
+
+__all__ = ["from_json", "read_json", "report_dict", "to_json", "write_json"]
+
+
+def to_json(record: RunRecord) -> str:
+    """The whole record as indented JSON."""
+    return record.model_dump_json(indent=2) + "\n"
+
+
+def from_json(text: str) -> RunRecord:
+    """Read a record written by :func:`to_json` (computed fields are ignored)."""
+    return RunRecord.model_validate(_strip_computed(RunRecord, json.loads(text)))
+
+
+def write_json(record: RunRecord, path: Path) -> None:
+    """Write :func:`to_json` to ``path`` (via a temporary file, so it is never half written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(to_json(record), encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_json(path: Path) -> RunRecord:
+    return from_json(path.read_text(encoding="utf-8"))
+
+
+def report_dict(record: RunRecord) -> dict[str, Any]:
+    """The design sketch's ``report()``: ``service, experiments, recovery_rate, grade,
+    results[fault, description, recovered, impact]``, plus what the product adds.
+
+    A plain dict on purpose: it is the sketch's public shape, for JSON and quick scripts.
+    ``recovery_rate`` and ``grade`` are None when no experiment was conclusive.
+    """
+    score = record.score
+    return {
+        "service": record.service,
+        "run_id": record.run_id,
+        "started_at": record.started_at,
+        "duration_s": record.duration_s,
+        "seed": record.seed,
+        "experiments": len(record.results),
+        "recovery_rate": None if score is None else score.recovery_rate,
+        "grade": None if score is None else score.grade,
+        "score": None if score is None else score.model_dump(mode="json"),
+        "interrupted": record.interrupted,
+        "results": [
+            {
+                "name": r.name,
+                "fault": str(r.fault_type),
+                "description": r.description,
+                "recovered": r.recovered,
+                "impact": str(r.impact),
+                "recovery_time_ms": r.recovery_time_ms,
+                "status": str(r.status),
+                "passed": r.passed,
+                "reason": r.reason,
+                "expectation": r.expectation,
+                "weight": r.weight,
+            }
+            for r in record.results
+        ],
+    }
+
+
+def _strip_computed(model: type[BaseModel], data: Any) -> Any:
+    """``data`` without the model's computed fields, recursively through nested models."""
+    if not isinstance(data, dict):
+        return data
+    out = {k: v for k, v in data.items() if k not in model.model_computed_fields}
+    for name, field in model.model_fields.items():
+        if name in out:
+            out[name] = _strip_value(field.annotation, out[name])
+    return out
+
+
+def _strip_value(annotation: Any, value: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for member in typing.get_args(annotation):
+            if isinstance(member, type) and issubclass(member, BaseModel):
+                return _strip_computed(member, value)
+        return value
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _strip_computed(annotation, value)
+    args = typing.get_args(annotation)
+    if origin in (tuple, list) and args and isinstance(value, list):
+        return [_strip_value(args[0], item) for item in value]
+    if origin is dict and len(args) == 2 and isinstance(value, dict):
+        return {k: _strip_value(args[1], v) for k, v in value.items()}
+    return value

@@ -1,0 +1,61 @@
+"""Markdown for pull-request comments: the grade, the scorecard table, the reasons."""
+
+from __future__ import annotations
+
+from chaos_workbench.model import ExperimentStatus, RunRecord
+from chaos_workbench.reports._format import (
+    fault_label,
+    impact_text,
+    recovered_text,
+    recovery_time_text,
+    score_line,
+    verdict_text,
+)
+
+__all__ = ["to_markdown"]
+
+_ICONS = {
+    ExperimentStatus.PASSED: "✅",
+    ExperimentStatus.FAILED: "❌",
+    ExperimentStatus.INCONCLUSIVE: "⚠️",
+    ExperimentStatus.ABORTED: "🛑",
+    ExperimentStatus.ERROR: "💥",
+}
+
+
+def _cell(text: str) -> str:
+    """Table-safe: pipes escaped, line breaks folded (a cell is one line in Markdown)."""
+    return " ".join(text.replace("|", "\\|").split())
+
+
+def to_markdown(record: RunRecord) -> str:
+    """The scorecard as GitHub-flavoured Markdown."""
+    lines = [
+        f"### Chaos Workbench: {_cell(record.service)}",
+        "",
+        f"**{score_line(record)}**",
+        "",
+        "| Experiment | Fault | Impact | Recovered | Recovery time | Verdict |",
+        "|---|---|---|---|---:|---|",
+    ]
+    for r in record.results:
+        verdict = f"{_ICONS[r.status]} {verdict_text(r)}"
+        if r.reason:
+            verdict += f": {r.reason}"
+        cells = (
+            r.name,
+            fault_label(r),
+            impact_text(r),
+            recovered_text(r),
+            recovery_time_text(r),
+            verdict,
+        )
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    if record.interrupted:
+        lines += ["", "_The run was interrupted: not every experiment ran._"]
+    lines += [
+        "",
+        f"<sub>run `{record.run_id}` · started {record.started_at} · "
+        f"{record.duration_s:.1f} s · seed {record.seed}</sub>",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,233 @@
+"""Every report from one crafted run record: content a broken renderer would get wrong."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from chaos_workbench.model import ExperimentStatus, RunRecord
+from chaos_workbench.reports import (
+    ReportFormat,
+    from_json,
+    read_json,
+    render,
+    report_dict,
+    scorecard_text,
+    to_html,
+    to_json,
+    to_junit_xml,
+    to_markdown,
+    write_report,
+)
+from chaos_workbench.reports.svg import timeline_svg
+
+
+def test_json_round_trips_the_whole_record(record: RunRecord, tmp_path: Path) -> None:
+    text = to_json(record)
+    data = json.loads(text)
+    assert data["score"]["grade"] == "F"  # computed fields are in the file for readers
+    assert data["results"][0]["phases"]["fault"]["success_ratio"] == 0.625
+    assert from_json(text) == record
+    path = write_report(record, tmp_path / "out" / "run.json")
+    assert read_json(path) == record
+
+
+def test_report_dict_has_the_design_sketch_keys(record: RunRecord) -> None:
+    report = report_dict(record)
+    assert {"service", "experiments", "recovery_rate", "grade", "results"} <= set(report)
+    assert report["service"] == "order-service"
+    assert report["experiments"] == 5
+    assert report["grade"] == "F"
+    assert report["recovery_rate"] == 20.0
+    first = report["results"][0]
+    assert {"fault", "description", "recovered", "impact"} <= set(first)
+    assert (first["fault"], first["recovered"], first["impact"]) == ("latency", True, "degraded")
+    json.dumps(report)  # plain JSON types only
+
+
+def test_report_dict_without_a_grade(record_factory: Callable[..., RunRecord]) -> None:
+    record = record_factory(results=record_factory().results[2:3], score=None)
+    report = report_dict(record)
+    assert (report["grade"], report["recovery_rate"], report["experiments"]) == (None, None, 1)
+
+
+def test_terminal_scorecard_rows_reasons_and_grade(record: RunRecord) -> None:
+    text = scorecard_text(record, width=200)
+    rows = {
+        name: line
+        for line in text.splitlines()
+        for name in ("db-latency", "payments-errors", "memory", "db-down")
+        if f"│ {name} " in line
+    }
+    assert "degraded" in rows["db-latency"]
+    assert "730 ms" in rows["db-latency"]
+    assert "PASS: recovered in 730 ms" in rows["db-latency"]
+    assert "FAIL: impact partial_outage is worse than degraded" in rows["payments-errors"]
+    assert "ERROR: cannot apply: no memory cgroup" in rows["memory"]
+    assert "12.4 s" in rows["db-down"]
+    assert "ABORTED: guardrail" in text
+    assert "INCONCLUSIVE: steady state did not hold" in text
+    assert "measurements less reliable" in text
+    assert "Grade F: 20 % (1 of 4 passed, 1 inconclusive)" in text
+
+
+def test_terminal_says_why_there_is_no_grade(record_factory: Callable[..., RunRecord]) -> None:
+    record = record_factory(results=record_factory().results[2:3], score=None, interrupted=True)
+    text = scorecard_text(record)
+    assert "No grade: no experiment was conclusive" in text
+    assert "interrupted" in text
+
+
+def test_junit_has_one_case_per_experiment_with_the_right_outcomes(record: RunRecord) -> None:
+    root = ET.fromstring(to_junit_xml(record))
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert {k: suite.get(k) for k in ("tests", "failures", "errors", "skipped")} == {
+        "tests": "5",
+        "failures": "2",
+        "errors": "1",
+        "skipped": "1",
+    }
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    assert list(cases) == ["db-latency", "payments-errors", "<kill> & db", "memory", "db-down"]
+    assert [child.tag for child in cases["db-latency"]] == ["system-out"]
+    failure = cases["payments-errors"].find("failure")
+    assert failure is not None
+    assert failure.get("message", "").startswith("failed: impact partial_outage is worse")
+    skipped = cases["<kill> & db"].find("skipped")
+    assert skipped is not None
+    assert "steady state did not hold" in skipped.get("message", "")
+    error = cases["memory"].find("error")
+    assert error is not None
+    assert error.text == "FaultError: cgroup v2 memory controller not delegated"
+    aborted = cases["db-down"].find("failure")
+    assert aborted is not None
+    assert aborted.get("type") == "aborted"
+    assert cases["db-latency"].get("time") == "17.500"
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert props["grade"] == "F"
+    assert props["score"] == "20"
+
+
+def test_markdown_table(record: RunRecord) -> None:
+    text = to_markdown(record)
+    lines = text.splitlines()
+    header = lines.index("| Experiment | Fault | Impact | Recovered | Recovery time | Verdict |")
+    assert lines[header + 1] == "|---|---|---|---|---:|---|"
+    rows = lines[header + 2 : header + 7]
+    assert all(row.startswith("| ") and row.endswith(" |") for row in rows)
+    assert rows[0].startswith(
+        "| db-latency | latency 500 ms on db | degraded | yes | 730 ms | ✅ PASS"
+    )
+    # A pipe inside a reason must not split the cell.
+    assert "worse than degraded \\| and not recovered" in rows[1]
+    assert all(len(re.split(r"(?<!\\)\|", row)) == 8 for row in rows)
+    assert "**Grade F: 20 % (1 of 4 passed, 1 inconclusive)**" in text
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def test_html_is_self_contained_with_grade_and_charts(record: RunRecord) -> None:
+    html = to_html(record)
+    parser = _Collector()
+    parser.feed(html)
+    tags = parser.tags
+    # Self-contained: no scripts, no external stylesheets, images or fetched URLs.
+    assert not [t for t, _ in tags if t in ("script", "link", "img", "iframe")]
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+    grade = [a for t, a in tags if a.get("id") == "grade"]
+    assert grade
+    assert grade[0]["class"] == "grade grade-F"
+    assert "Grade F: 20 %" in html
+    # One chart per experiment; the ones with windows carry their events.
+    assert sum(1 for t, _ in tags if t == "svg") == 5
+    event_kinds = [
+        a["class"] for t, a in tags if t == "line" and (a.get("class") or "").startswith("event")
+    ]
+    assert "event event-inject" in event_kinds
+    assert "event event-recovered" in event_kinds
+    assert "event event-reverted" in event_kinds
+    # Names from the suite are escaped, not markup.
+    assert "&lt;kill&gt; &amp; db" in html
+    assert "<kill>" not in html
+
+
+def test_svg_marks_broken_windows_and_leaves_gaps(record: RunRecord) -> None:
+    svg = timeline_svg(record.results[0])
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    dots = root.findall(f"{ns}circle")
+    # 23 windows, one empty: 22 dots, 7 of them red (the SLO-broken fault windows).
+    assert len(dots) == 22
+    assert sum(1 for d in dots if d.get("fill") == "#c0392b") == 7
+    # The empty window splits each series in two: 2 polylines per panel.
+    assert len(root.findall(f"{ns}polyline")) == 4
+    bands = [
+        r.get("class")
+        for r in root.findall(f"{ns}rect")
+        if (r.get("class") or "").startswith("phase")
+    ]
+    assert bands == ["phase phase-baseline", "phase phase-fault", "phase phase-recovery"]
+    empty = timeline_svg(record.results[2])
+    assert "no measurements" in empty
+    ET.fromstring(empty)
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [
+        ("r.json", ReportFormat.JSON),
+        ("r.html", ReportFormat.HTML),
+        ("r.xml", ReportFormat.JUNIT),
+        ("r.md", ReportFormat.MARKDOWN),
+    ],
+)
+def test_write_report_picks_the_format_from_the_suffix(
+    record: RunRecord, tmp_path: Path, name: str, fmt: ReportFormat
+) -> None:
+    path = write_report(record, tmp_path / name)
+    assert path.read_text(encoding="utf-8") == render(record, fmt)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_write_report_refuses_an_unknown_suffix(record: RunRecord, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"cannot tell the report format of .*r\.pdf"):
+        write_report(record, tmp_path / "r.pdf")
+
+
+def test_the_crafted_record_covers_every_status(record: RunRecord) -> None:
+    assert {r.status for r in record.results} == set(ExperimentStatus)
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="needs a headless Chromium (apt-get install chromium)"
+)
+def test_html_renders_in_a_real_browser(record: RunRecord, tmp_path: Path) -> None:
+    page = write_report(record, tmp_path / "report.html")
+    proc = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # The browser's DOM: every chart parsed as SVG, with its event lines.
+    assert proc.stdout.count("<svg") == 5
+    assert 'class="event event-recovered"' in proc.stdout
+    assert 'id="grade">F</span>' in proc.stdout
