@@ -17,8 +17,8 @@ Routes (any method):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -195,19 +195,57 @@ async def proxied(upstream: Upstream) -> AsyncIterator[Proxied]:
 
 
 class RawClient:
-    """A raw-socket HTTP client (for pipelining and byte-exact checks)."""
+    """A raw-socket HTTP client (pipelining, byte-exact checks, seeing resets).
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+    It reads with ``sock_recv`` on a plain socket rather than a StreamReader, because a
+    StreamReader drops the bytes it buffered when a reset arrives, and the abort tests must
+    count exactly the bytes that came before the RST.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = bytearray()
+        self.loop = asyncio.get_running_loop()
 
     @classmethod
     async def connect(cls, port: int) -> RawClient:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return cls(reader, writer)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        return cls(sock)
 
     async def send(self, data: bytes) -> None:
-        self.writer.write(data)
-        await self.writer.drain()
+        await self.loop.sock_sendall(self.sock, data)
+
+    async def _fill(self, deadline: float) -> bool:
+        """Read once more into the buffer; False at EOF. Raises on reset or timeout."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no data in time")
+        chunk = await asyncio.wait_for(self.loop.sock_recv(self.sock, 65536), left)
+        self.buf += chunk
+        return bool(chunk)
+
+    async def _until(self, sep: bytes, deadline: float) -> bytes:
+        for _ in range(1_000_000):
+            i = self.buf.find(sep)
+            if i >= 0:
+                out = bytes(self.buf[: i + len(sep)])
+                del self.buf[: i + len(sep)]
+                return out
+            if not await self._fill(deadline):
+                raise EOFError("closed before a complete message")
+        raise AssertionError("unreachable")
+
+    async def _exactly(self, n: int, deadline: float) -> bytes:
+        for _ in range(1_000_000):
+            if len(self.buf) >= n:
+                out = bytes(self.buf[:n])
+                del self.buf[:n]
+                return out
+            if not await self._fill(deadline):
+                raise EOFError("closed before a complete message")
+        raise AssertionError("unreachable")
 
     async def response(
         self, *, head: bool = False, timeout_s: float = 5.0
@@ -216,59 +254,51 @@ class RawClient:
 
         ``head``: the response answers a HEAD request (no body whatever the headers say).
         """
-        return await asyncio.wait_for(read_response(self.reader, head=head), timeout_s)
+        deadline = time.monotonic() + timeout_s
+        raw = bytearray(await self._until(b"\r\n\r\n", deadline))
+        lines = raw.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ")[1])
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            if line:
+                n, v = line.split(":", 1)
+                headers[n.strip().lower()] = v.strip()
+        body = bytearray()
+        if 100 <= status < 200 or status in (204, 304) or head:
+            return status, headers, b"", bytes(raw)
+        if headers.get("transfer-encoding") == "chunked":
+            for _ in range(100_000):
+                line = await self._until(b"\r\n", deadline)
+                raw += line
+                size = int(line.split(b";")[0], 16)
+                if size == 0:
+                    raw += await self._until(b"\r\n", deadline)  # no trailers here
+                    break
+                data = await self._exactly(size + 2, deadline)
+                raw += data
+                body += data[:-2]
+        elif "content-length" in headers:
+            data = await self._exactly(int(headers["content-length"]), deadline)
+            raw += data
+            body += data
+        return status, headers, bytes(body), bytes(raw)
 
     async def read_until_closed(self, timeout_s: float = 5.0) -> tuple[bytes, bool]:
         """Everything until EOF; (data, reset) where reset says the peer sent an RST."""
-        data = bytearray()
         deadline = time.monotonic() + timeout_s
+        reset = False
         try:
-            while time.monotonic() < deadline:
-                chunk = await asyncio.wait_for(self.reader.read(65536), timeout_s)
-                if not chunk:
-                    return bytes(data), False
-                data += chunk
+            for _ in range(1_000_000):
+                if not await self._fill(deadline):
+                    break
         except ConnectionResetError:
-            return bytes(data), True
-        raise TimeoutError("connection stayed open")
+            reset = True
+        data = bytes(self.buf)
+        self.buf.clear()
+        return data, reset
 
     async def aclose(self) -> None:
-        self.writer.close()
-        with contextlib.suppress(ConnectionError, OSError):
-            await self.writer.wait_closed()
-
-
-async def read_response(
-    reader: asyncio.StreamReader, *, head: bool = False
-) -> tuple[int, dict[str, str], bytes, bytes]:
-    raw = bytearray()
-    head_bytes = await reader.readuntil(b"\r\n\r\n")
-    raw += head_bytes
-    lines = head_bytes.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ")[1])
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if line:
-            n, v = line.split(":", 1)
-            headers[n.strip().lower()] = v.strip()
-    body = bytearray()
-    if 100 <= status < 200 or status in (204, 304) or head:
-        return status, headers, b"", bytes(raw)
-    if headers.get("transfer-encoding") == "chunked":
-        for _ in range(100_000):
-            line = await reader.readuntil(b"\r\n")
-            raw += line
-            size = int(line.split(b";")[0], 16)
-            data = await reader.readexactly(size + 2)
-            raw += data
-            body += data[:-2]
-            if size == 0:
-                break
-    elif "content-length" in headers:
-        data = await reader.readexactly(int(headers["content-length"]))
-        raw += data
-        body += data
-    return status, headers, bytes(body), bytes(raw)
+        self.sock.close()
 
 
 @pytest.fixture
