@@ -68,6 +68,9 @@ async def spawn_helper(
         line = await asyncio.wait_for(process.stdout.readline(), ready_timeout_s)
     except TimeoutError:
         line = b""
+    except BaseException:  # cancelled mid-start: leave no helper behind
+        await asyncio.shield(stop_helper_process(process))
+        raise
     if not line.startswith(b"ready"):
         await stop_helper_process(process)
         err = (await process.stderr.read()).decode(errors="replace").strip()

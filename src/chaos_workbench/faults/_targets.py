@@ -41,6 +41,7 @@ __all__ = [
     "Target",
     "TargetParams",
     "check_allowed",
+    "check_path_allowed",
     "parse_signal",
     "preflight_targets",
     "require_supervisor",
@@ -240,3 +241,16 @@ def preflight_targets(params: TargetParams, ctx: FaultContext) -> None:
         except FaultError:
             return  # not running yet: checked again right before apply
         check_allowed(targets, ctx)
+
+
+def check_path_allowed(path: Path, ctx: FaultContext) -> Path:
+    """The resolved ``path`` if it lies in the run directory or a ``blast_radius.paths`` entry."""
+    resolved = path.expanduser().resolve()
+    roots = [ctx.run_dir.resolve(), *(p.expanduser().resolve() for p in ctx.allowed_paths)]
+    if not any(resolved.is_relative_to(root) for root in roots):
+        allowed = ", ".join(str(r) for r in roots)
+        raise FaultRefused(
+            f"refused: {resolved} is outside the blast radius (allowed: {allowed}); "
+            "list it under blast_radius.paths"
+        )
+    return resolved

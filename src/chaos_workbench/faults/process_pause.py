@@ -1,0 +1,132 @@
+"""``process_pause``: freeze a process and its children; thaw on revert.
+
+A frozen process holds its sockets open but answers nothing: the "hung dependency" that is
+harder on clients than a crash. Where the supervisor gave the process its own freezer
+cgroup, the cgroup freezer is used (v1 ``freezer.state`` or v2 ``cgroup.freeze``): it is
+atomic, catches children forked at any moment, and the process cannot notice it. Otherwise
+every process of the tree gets SIGSTOP (children first, so none is left running by a race
+with its parent) and SIGCONT on revert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Sequence
+from typing import Literal
+
+import psutil
+from pydantic import Field
+
+from chaos_workbench.faults import _cgroups as cg
+from chaos_workbench.faults._targets import (
+    SupervisorLike,
+    Target,
+    TargetParams,
+    check_allowed,
+    preflight_targets,
+    resolve,
+)
+from chaos_workbench.faults.base import Fault, FaultError
+from chaos_workbench.faults.registry import register
+from chaos_workbench.model import FaultType
+from chaos_workbench.safety.actions import RevertAction, SignalProcess, ThawCgroup
+
+__all__ = ["ProcessPause", "ProcessPauseParams"]
+
+
+class ProcessPauseParams(TargetParams):
+    """Which process to freeze, and how."""
+
+    type: Literal["process_pause"] = "process_pause"
+    method: Literal["auto", "freezer", "signal"] = Field(
+        default="auto", description="auto: the cgroup freezer when available, else SIGSTOP."
+    )
+
+
+@register
+class ProcessPause(Fault[ProcessPauseParams]):
+    """Freeze a process tree (cgroup freezer or SIGSTOP); revert thaws it."""
+
+    kind = "process_pause"
+    fault_type = FaultType.PROCESS
+    params_model = ProcessPauseParams
+
+    _targets: list[Target] | None = None
+    _freezer: cg.Cgroup | None = None
+    _stopped: list[Target] | None = None
+
+    def preflight(self) -> None:
+        preflight_targets(self.params, self.ctx)
+        if self.params.method == "freezer" and self._freezer_group() is None:
+            raise FaultError(
+                f"no freezer cgroup for {self.params.target_text()} (only supervised processes "
+                "get one, where the machine allows it); use method: signal"
+            )
+
+    def _resolve(self) -> list[Target]:
+        if self._targets is None:
+            self._targets = resolve(self.params, self.ctx)
+        return self._targets
+
+    def _freezer_group(self) -> cg.Cgroup | None:
+        processes = self.ctx.processes
+        name = self.params.process
+        if self.params.method == "signal" or name is None:
+            return None
+        if not isinstance(processes, SupervisorLike):
+            return None
+        return processes.cgroup_paths(name).get("freezer")
+
+    async def apply(self) -> None:
+        targets = self._resolve()
+        check_allowed(targets, self.ctx)
+        group = self._freezer_group()
+        if group is not None:
+            self._freezer = group
+            await asyncio.to_thread(cg.freeze, group)
+            return
+        self._stopped = list(targets)
+        for target in targets:
+            for proc in reversed(_tree(target.pid)):  # children first
+                with contextlib.suppress(psutil.Error):
+                    proc.send_signal(signal.SIGSTOP)
+
+    async def revert(self) -> None:
+        if self._freezer is not None:
+            await asyncio.to_thread(cg.thaw, self._freezer)
+        for target in self._stopped or ():
+            for proc in _tree(target.pid):
+                with contextlib.suppress(psutil.Error):
+                    proc.send_signal(signal.SIGCONT)
+
+    def revert_actions(self) -> Sequence[RevertAction]:
+        group = self._freezer_group()
+        try:
+            targets = self._resolve()
+        except FaultError:
+            targets = []
+        actions: list[RevertAction] = []
+        if group is not None:
+            actions.append(ThawCgroup(path=str(group.path), version=group.version))
+        # SIGCONT as well: harmless on a running process, and it covers the signal method.
+        actions += [
+            SignalProcess(
+                pid=t.pid, create_time=t.create_time, signal=signal.SIGCONT, include_children=True
+            )
+            for t in targets
+        ]
+        return actions
+
+    def describe(self) -> str:
+        return f"pause {self.params.target_text()}"
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    """The process and all its descendants, parents before children."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []

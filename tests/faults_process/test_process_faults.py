@@ -1,0 +1,222 @@
+"""process_kill, process_pause, process_restart and the blast radius, on real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import psutil
+import pytest
+
+from chaos_workbench.experiments.schema import ProcessSpec, ReadinessSpec
+from chaos_workbench.faults import FaultContext, FaultRefused
+from chaos_workbench.faults import _cgroups as cg
+from chaos_workbench.faults.process_kill import ProcessKill, ProcessKillParams
+from chaos_workbench.faults.process_pause import ProcessPause, ProcessPauseParams
+from chaos_workbench.faults.process_restart import ProcessRestart, ProcessRestartParams
+from chaos_workbench.processes import Supervisor
+from chaos_workbench.processes._spawn import port_open
+from chaos_workbench.safety.actions import SignalProcess, StartProcess, ThawCgroup
+
+Until = Callable[..., Awaitable[None]]
+MakeCtx = Callable[..., FaultContext]
+
+
+@pytest.fixture
+async def server(
+    run_dir: Path, free_port: Callable[[], int], server_command: Callable[..., tuple[str, ...]]
+) -> AsyncIterator[tuple[Supervisor, int]]:
+    port = free_port()
+    spec = ProcessSpec(
+        name="srv", command=server_command(port), ready=ReadinessSpec(port=port, timeout_s=20)
+    )
+    async with Supervisor([spec], run_dir=run_dir) as sup:
+        yield sup, port
+
+
+@pytest.fixture
+async def counter(
+    run_dir: Path, counter_command: Callable[[Path], tuple[str, ...]]
+) -> AsyncIterator[tuple[Supervisor, Path]]:
+    out = run_dir / "count.txt"
+    spec = ProcessSpec(
+        name="counter", command=counter_command(out), ready=ReadinessSpec(log_line="counting")
+    )
+    async with Supervisor([spec], run_dir=run_dir) as sup:
+        yield sup, out
+
+
+def _lines(path: Path) -> int:
+    return path.read_text().count("\n")
+
+
+async def test_kill_then_revert_restarts_and_waits_for_readiness(
+    server: tuple[Supervisor, int], make_ctx: MakeCtx, wait_until: Until
+) -> None:
+    sup, port = server
+    before = sup.pid("srv")
+    fault = ProcessKill(ProcessKillParams(process="srv"), make_ctx(sup))
+    fault.preflight()
+    (action,) = fault.revert_actions()
+    assert isinstance(action, StartProcess)
+    assert action.ready_port == port
+    await fault.apply()
+    assert sup.pid("srv") is None
+    await wait_until(lambda: not port_open("127.0.0.1", port))
+    await fault.revert()
+    after = sup.pid("srv")
+    assert after is not None
+    assert after != before
+    assert port_open("127.0.0.1", port)  # revert returned only once it was ready
+    await fault.revert()  # idempotent: no second restart
+    assert sup.pid("srv") == after
+
+
+async def test_kill_with_sigstop_is_reverted_with_sigcont(
+    counter: tuple[Supervisor, Path], make_ctx: MakeCtx, wait_until: Until
+) -> None:
+    sup, _ = counter
+    pid = sup.pid("counter")
+    assert pid is not None
+    fault = ProcessKill(ProcessKillParams(process="counter", signal="STOP"), make_ctx(sup))
+    (action,) = fault.revert_actions()
+    assert isinstance(action, SignalProcess)
+    assert action.signal == signal.SIGCONT
+    await fault.apply()
+    await wait_until(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED)
+    await fault.revert()
+    await wait_until(lambda: psutil.Process(pid).status() != psutil.STATUS_STOPPED)
+    assert sup.pid("counter") == pid  # continued, not restarted
+
+
+@pytest.mark.parametrize("method", ["freezer", "signal"])
+async def test_pause_stops_progress_and_thaw_resumes_it(
+    counter: tuple[Supervisor, Path], make_ctx: MakeCtx, wait_until: Until, method: str
+) -> None:
+    sup, out = counter
+    if method == "freezer" and "freezer" not in sup.cgroup_paths("counter"):
+        pytest.skip("this machine gives the supervisor no freezer cgroup (cgroup v1/v2)")
+    await wait_until(lambda: _lines(out) > 3)
+    fault = ProcessPause(ProcessPauseParams(process="counter", method=method), make_ctx(sup))
+    fault.preflight()
+    kinds = {type(a) for a in fault.revert_actions()}
+    assert SignalProcess in kinds
+    assert (ThawCgroup in kinds) == (method == "freezer")
+    await fault.apply()
+    frozen_at = _lines(out)
+    # ten counting periods (20 ms each) without a single new line: it is really stopped
+    await _sleep(0.2)
+    assert _lines(out) == frozen_at
+    await fault.revert()
+    await wait_until(lambda: _lines(out) > frozen_at + 3)
+    await fault.revert()  # idempotent
+    assert sup.pid("counter") is not None
+
+
+def test_cgroup_v2_freezer_stops_and_thaws(tmp_path: Path) -> None:
+    """The v2 freezer (cgroup.freeze), on the unified hierarchy where it is mounted."""
+    try:
+        group = cg.create("freezer", f"cwb-test-{os.getpid()}", version=2)
+    except cg.CgroupUnavailable as exc:
+        pytest.skip(f"no writable cgroup v2 hierarchy here: {exc}")
+    out = tmp_path / "n"
+    proc = psutil.Popen(
+        [
+            "/bin/sh",
+            "-c",
+            f"echo $$ > {group.path}/cgroup.procs; i=0; while [ $i -lt 100000 ]; do i=$((i+1)); echo $i >> {out}; sleep 0.02; done",
+        ]
+    )
+    try:
+        _poll(lambda: out.exists() and _lines(out) > 3)
+        cg.freeze(group)
+        at = _lines(out)
+        _sleep_sync(0.2)
+        assert _lines(out) == at
+        cg.thaw(group)
+        _poll(lambda: _lines(out) > at + 3)
+    finally:
+        cg.remove(group)
+        proc.wait(5)
+    assert not group.path.exists()
+
+
+async def test_restart_measures_time_to_ready(
+    run_dir: Path,
+    free_port: Callable[[], int],
+    server_command: Callable[..., tuple[str, ...]],
+    make_ctx: MakeCtx,
+) -> None:
+    port = free_port()
+    spec = ProcessSpec(
+        name="slow", command=server_command(port, 0.3), ready=ReadinessSpec(port=port)
+    )
+    async with Supervisor([spec], run_dir=run_dir) as sup:
+        before = sup.pid("slow")
+        fault = ProcessRestart(ProcessRestartParams(process="slow", grace_s=1), make_ctx(sup))
+        fault.preflight()
+        await fault.apply()
+        assert sup.pid("slow") not in (None, before)
+        assert fault.restart_ms is not None
+        assert fault.restart_ms >= 250  # the child sleeps 0.3 s before it listens
+        assert "ready after" in fault.describe()
+        after = sup.pid("slow")
+        await fault.revert()
+        assert sup.pid("slow") == after  # revert only ensures it runs
+
+
+async def test_blast_radius_refuses_before_anything_is_applied(
+    server: tuple[Supervisor, int], make_ctx: MakeCtx
+) -> None:
+    sup, _ = server
+    outsider = psutil.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        cases: list[tuple[ProcessKillParams, tuple[str, ...], str]] = [
+            (ProcessKillParams(pid=1), (".*",), "PID 1"),
+            (ProcessKillParams(pid=os.getpid()), (".*",), "workbench itself"),
+            (ProcessKillParams(pid=os.getppid()), (".*",), "workbench itself"),
+            (ProcessKillParams(pid=outsider.pid), (), r"blast_radius\.process_patterns"),
+            (ProcessKillParams(pid=outsider.pid), ("postgres",), "outside the blast radius"),
+            (ProcessKillParams(pattern="time.sleep"), ("nomatch",), "outside the blast radius"),
+        ]
+        for params, patterns, message in cases:
+            fault = ProcessKill(params, make_ctx(sup, patterns=patterns))
+            with pytest.raises(FaultRefused, match=message):
+                fault.preflight()
+            with pytest.raises(FaultRefused, match=message):
+                await fault.apply()  # checked again at apply, still before any signal
+        assert outsider.is_running()
+        assert outsider.status() != psutil.STATUS_ZOMBIE
+        # allowed by pattern: the same outsider may now be killed (not restarted: unsupervised)
+        fault = ProcessKill(
+            ProcessKillParams(pattern=r"time\.sleep\(30\)"), make_ctx(sup, (r"sleep",))
+        )
+        fault.preflight()
+        assert fault.revert_actions() == []
+        await fault.apply()
+        assert outsider.wait(5) == -signal.SIGKILL
+    finally:
+        if outsider.is_running():
+            outsider.kill()
+            outsider.wait(5)
+
+
+async def _sleep(seconds: float) -> None:
+    """An observation window (nothing may change during it), not a synchronisation."""
+    await asyncio.sleep(seconds)
+
+
+def _sleep_sync(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def _poll(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
