@@ -98,13 +98,16 @@ class RateProfile:
         return max(rates)
 
     def times_s(self, targets: Iterator[float]) -> Iterator[float]:
-        """Invert ``N(t)``: for each (increasing) count target, the time it is reached."""
+        """Invert ``N(t)``: for each (increasing) count target, the time it is reached.
+
+        Half-open: a target reached exactly at the end of the profile is not sent.
+        """
         offset_s = 0.0
         before = 0.0  # planned count at the start of the current segment
         target = next(targets, None)
         for seg in self.segments:
             total = seg.count(seg.duration_s)
-            while target is not None and target - before <= total:
+            while target is not None and target - before < total:
                 yield offset_s + seg.time_of(target - before)
                 target = next(targets, None)
             if target is None:
