@@ -91,3 +91,21 @@ async def test_http_traffic_is_not_counted(proxied: Any, client: Any) -> None:
     await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert (await client.response())[0] == 200
     assert http_traffic_stats() == before
+
+
+async def test_counters_are_exported_for_prometheus(echo_proxy: Any) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from chaos_workbench.proxy.http import HttpTrafficCollector
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(HttpTrafficCollector())
+    port = await echo_proxy()
+    await _roundtrip(port, b"\x00\x01binary", 8)
+    text = generate_latest(registry).decode()
+    stats = http_traffic_stats()
+    assert (
+        f"cwb_proxy_http_passthrough_connections_total {float(stats.non_http_connections)}" in text
+    )
+    assert f"cwb_proxy_http_passthrough_bytes_total {float(stats.non_http_bytes)}" in text
+    assert stats.non_http_connections >= 1

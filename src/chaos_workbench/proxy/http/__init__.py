@@ -19,7 +19,11 @@ from chaos_workbench.proxy.http.abort import HttpAbort, HttpAbortToxic
 from chaos_workbench.proxy.http.error import HttpError, HttpErrorToxic
 from chaos_workbench.proxy.http.header import HttpHeader, HttpHeaderToxic
 from chaos_workbench.proxy.http.latency import HttpLatency, HttpLatencyToxic
-from chaos_workbench.proxy.http.stats import HttpTrafficStats, http_traffic_stats
+from chaos_workbench.proxy.http.stats import (
+    HttpTrafficCollector,
+    HttpTrafficStats,
+    http_traffic_stats,
+)
 
 __all__ = [
     "HttpAbort",
@@ -30,6 +34,7 @@ __all__ = [
     "HttpHeaderToxic",
     "HttpLatency",
     "HttpLatencyToxic",
+    "HttpTrafficCollector",
     "HttpTrafficStats",
     "MessageMatch",
     "http_traffic_stats",

@@ -273,8 +273,17 @@ class _Framer:
         return data
 
     def feed(self, data: bytes) -> list[Event]:
-        if self._state is _State.OPAQUE:
+        st = self._state
+        if st is _State.OPAQUE:
             return [Opaque(data)] if data else []
+        if not self._buf and data:
+            # Fast path for bulk bodies: a chunk wholly inside the body is passed on as the
+            # same bytes object, without copying it through the buffer.
+            if st is _State.UNTIL_CLOSE:
+                return [Body(data)]
+            if (st is _State.LENGTH or st is _State.CHUNK_DATA) and len(data) < self._remaining:
+                self._remaining -= len(data)
+                return [Body(data)]
         self._buf += data
         out: list[Event] = []
         # Each pass consumes at least one byte or returns, so this ends; the bound is a guard.

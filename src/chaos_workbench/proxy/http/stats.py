@@ -10,10 +10,13 @@ are HTTP doing what it should and are not counted. Read with :func:`http_traffic
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["HttpTrafficStats", "http_traffic_stats"]
+__all__ = ["HttpTrafficCollector", "HttpTrafficStats", "http_traffic_stats"]
 
 
 class HttpTrafficStats(BaseModel):
@@ -49,3 +52,29 @@ def http_traffic_stats() -> HttpTrafficStats:
     return HttpTrafficStats(
         non_http_connections=COUNTERS.connections, non_http_bytes=COUNTERS.bytes
     )
+
+
+class HttpTrafficCollector(Collector):
+    """Prometheus collector for these counters, read at scrape time.
+
+    Register it next to the proxy's own collector::
+
+        registry.register(HttpTrafficCollector())
+
+    Metrics: ``cwb_proxy_http_passthrough_connections_total`` and
+    ``cwb_proxy_http_passthrough_bytes_total`` (process-wide: the toxics do not know which
+    proxy a connection belongs to, and one ``cwb proxy`` process is one server).
+    """
+
+    def collect(self) -> Iterator[Metric]:
+        stats = http_traffic_stats()
+        yield CounterMetricFamily(
+            "cwb_proxy_http_passthrough_connections",
+            "Connections with HTTP toxics that were not HTTP/1.x and were relayed untouched.",
+            value=stats.non_http_connections,
+        )
+        yield CounterMetricFamily(
+            "cwb_proxy_http_passthrough_bytes",
+            "Bytes relayed untouched on those connections (both directions).",
+            value=stats.non_http_bytes,
+        )
