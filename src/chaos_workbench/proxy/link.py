@@ -239,6 +239,7 @@ class Link:
         self.client.inflow = self.upstream.outflow = self.up
         self.upstream.inflow = self.client.outflow = self.down
         self.states: dict[str, Any] = {}
+        self.connected = False  # toxics attach once the upstream is connected
         self.closed = False
         self._client_address = ""
 
@@ -294,6 +295,7 @@ class Link:
                 self.upstream.transport.abort()
             return
         self.up.sink_transport = self.upstream.transport
+        self.connected = True
         for entry in self.runtime.toxic_entries():
             self.attach(entry)
         self.client.resume(_PAUSE_CONNECTING)
@@ -307,7 +309,7 @@ class Link:
 
     def attach(self, entry: ToxicEntry) -> None:
         """Add ``entry``'s pipes to this link, if its toxicity picks this connection."""
-        if self.closed:
+        if self.closed or not self.connected:
             return
         info = entry.info
         toxic: Toxic[Any] = entry.toxic
@@ -328,7 +330,7 @@ class Link:
 
     def detach(self, toxic_name: str, *, keep_state: bool = False) -> None:
         """Flush and remove ``toxic_name``'s pipes (both directions)."""
-        if self.closed:
+        if self.closed or not self.connected:
             return
         self.up.remove(toxic_name)
         self.down.remove(toxic_name)

@@ -1,0 +1,252 @@
+"""Each toxic's behaviour through a real proxy, with timing tolerances that survive load."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import statistics
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from chaos_workbench.proxy import ProxyManager, ToxicSpec, ToxicUpdate
+from chaos_workbench.proxy.testing import Upstream, open_client, roundtrip_ms
+
+TOLERANCE_MS = 10.0  # Toxiproxy's AssertDeltaTime tolerance
+
+
+@pytest.fixture
+async def proxy(manager: ProxyManager, echo_upstream: Upstream) -> AsyncIterator[str]:
+    info = await manager.create("p", "127.0.0.1:0", echo_upstream.address)
+    return info.listen
+
+
+async def closed_by_peer(reader: asyncio.StreamReader, timeout_s: float = 5.0) -> bool:
+    """True once the connection reads EOF or is reset, within the timeout."""
+    try:
+        data = await asyncio.wait_for(reader.read(1 << 20), timeout_s)
+    except (ConnectionError, OSError):
+        return True
+    return data == b""
+
+
+@pytest.mark.parametrize("stream", ["downstream", "upstream"])
+async def test_latency_adds_delay_one_way(manager: ProxyManager, proxy: str, stream: str) -> None:
+    reader, writer = await open_client(proxy)
+    base = min([await roundtrip_ms(reader, writer) for _ in range(3)])
+    manager.add_toxic("p", ToxicSpec(type="latency", stream=stream, attributes={"latency": 100}))
+    samples = [await roundtrip_ms(reader, writer) for _ in range(3)]
+    for rtt in samples:
+        assert 100 <= rtt - 0 <= 100 + base + TOLERANCE_MS
+    writer.close()
+
+
+async def test_latency_jitter_stays_in_bounds_and_varies(manager: ProxyManager, proxy: str) -> None:
+    reader, writer = await open_client(proxy)
+    manager.add_toxic("p", ToxicSpec(type="latency", attributes={"latency": 40, "jitter": 20}))
+    samples = [await roundtrip_ms(reader, writer) for _ in range(12)]
+    assert all(20 <= s <= 60 + TOLERANCE_MS for s in samples), samples
+    assert max(samples) - min(samples) > 5  # jitter actually varies the delay
+    writer.close()
+
+
+async def test_latency_does_not_serialise_chunks(manager: ProxyManager, proxy: str) -> None:
+    """Ten chunks sent 10 ms apart through a 100 ms toxic arrive after ~190 ms, not ~1 s."""
+    reader, writer = await open_client(proxy)
+    manager.add_toxic("p", ToxicSpec(type="latency", attributes={"latency": 100}))
+    start = time.monotonic()
+    for i in range(10):
+        writer.write(bytes([i]) * 100)
+        await writer.drain()
+        await asyncio.sleep(0.01)
+    got = await asyncio.wait_for(reader.readexactly(1000), 10)
+    elapsed_ms = (time.monotonic() - start) * 1000
+    assert got == b"".join(bytes([i]) * 100 for i in range(10))
+    assert elapsed_ms < 400
+    writer.close()
+
+
+@pytest.mark.parametrize("distribution", ["normal", "pareto", "pareto_normal"])
+async def test_latency_distributions(manager: ProxyManager, proxy: str, distribution: str) -> None:
+    reader, writer = await open_client(proxy)
+    manager.add_toxic(
+        "p",
+        ToxicSpec(
+            type="latency",
+            attributes={"latency": 20, "jitter": 10, "distribution": distribution},
+        ),
+    )
+    samples = [await roundtrip_ms(reader, writer) for _ in range(15)]
+    assert statistics.pstdev(samples) > 1.0
+    if distribution == "pareto":
+        assert min(samples) >= 20  # the pareto tail only adds
+    writer.close()
+
+
+async def test_bandwidth_limits_rate(manager: ProxyManager, proxy: str) -> None:
+    reader, writer = await open_client(proxy)
+    manager.add_toxic("p", ToxicSpec(type="bandwidth", attributes={"rate": 100}))  # 100 KB/s
+    payload = random.Random(1).randbytes(50_000)
+    elapsed = await roundtrip_ms(reader, writer, payload)
+    assert 500 - TOLERANCE_MS <= elapsed <= 500 + 250  # 50 kB at 100 kB/s = 500 ms
+    writer.close()
+
+
+async def test_slow_close_delays_fin(manager: ProxyManager, proxy: str) -> None:
+    reader, writer = await open_client(proxy)
+    await roundtrip_ms(reader, writer)
+    manager.add_toxic("p", ToxicSpec(type="slow_close", attributes={"delay": 200}))
+    start = time.monotonic()
+    writer.write_eof()
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    assert (time.monotonic() - start) * 1000 >= 200
+    writer.close()
+
+
+async def test_timeout_drops_data_then_closes(manager: ProxyManager, proxy: str) -> None:
+    reader, writer = await open_client(proxy)
+    manager.add_toxic("p", ToxicSpec(type="timeout", attributes={"timeout": 200}))
+    start = time.monotonic()
+    writer.write(b"lost")
+    assert await closed_by_peer(reader)
+    assert (time.monotonic() - start) * 1000 >= 200 - 5
+    writer.close()
+
+
+async def test_timeout_zero_holds_forever_until_removed(manager: ProxyManager, proxy: str) -> None:
+    reader, writer = await open_client(proxy)
+    manager.add_toxic("p", ToxicSpec(type="timeout", stream="upstream", attributes={"timeout": 0}))
+    writer.write(b"lost")
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(reader.read(1), 0.3)
+    manager.remove_toxic("p", "timeout_upstream")
+    # The stream lost bytes, so the connection is closed (as Toxiproxy does).
+    assert await closed_by_peer(reader)
+    writer.close()
+    # New connections work.
+    reader, writer = await open_client(proxy)
+    assert await roundtrip_ms(reader, writer) < 1000
+    writer.close()
+
+
+async def test_reset_peer_resets_open_idle_connection(manager: ProxyManager, proxy: str) -> None:
+    reader, writer = await open_client(proxy)
+    await roundtrip_ms(reader, writer)
+    start = time.monotonic()
+    manager.add_toxic("p", ToxicSpec(type="reset_peer", attributes={"timeout": 100}))
+    with pytest.raises(ConnectionResetError):
+        await asyncio.wait_for(reader.read(1), 5)
+    assert (time.monotonic() - start) * 1000 >= 100 - 5
+    writer.close()
+
+
+async def test_slicer_keeps_bytes_and_slices(manager: ProxyManager, proxy: str) -> None:
+    reader, writer = await open_client(proxy)
+    manager.add_toxic(
+        "p",
+        ToxicSpec(
+            type="slicer", attributes={"average_size": 10, "size_variation": 5, "delay": 1000}
+        ),
+    )
+    payload = random.Random(2).randbytes(500)
+    writer.write(payload)
+    reads = []
+    got = b""
+    while len(got) < len(payload):  # bounded: each read returns ≥ 1 byte or times out
+        chunk = await asyncio.wait_for(reader.read(1 << 16), 5)
+        assert chunk
+        reads.append(len(chunk))
+        got += chunk
+    assert got == payload
+    assert len(reads) > 5  # delivered in many pieces, 1 ms apart
+    writer.close()
+
+
+async def test_limit_data_closes_after_n_bytes(manager: ProxyManager, proxy: str) -> None:
+    reader, writer = await open_client(proxy)
+    manager.add_toxic("p", ToxicSpec(type="limit_data", attributes={"bytes": 1000}))
+    writer.write(b"a" * 3000)
+    got = b""
+    for _ in range(100):
+        try:
+            chunk = await asyncio.wait_for(reader.read(1 << 16), 5)
+        except ConnectionError:
+            break
+        if not chunk:
+            break
+        got += chunk
+    assert got == b"a" * 1000
+    writer.close()
+
+
+async def test_limit_time_closes_after_deadline(manager: ProxyManager, proxy: str) -> None:
+    reader, writer = await open_client(proxy)
+    start = time.monotonic()
+    manager.add_toxic("p", ToxicSpec(type="limit_time", attributes={"time": 200}))
+    assert await roundtrip_ms(reader, writer) < 150  # works before the deadline
+    assert await closed_by_peer(reader)
+    assert (time.monotonic() - start) * 1000 >= 200 - 5
+    writer.close()
+
+
+async def test_corrupt_flips_about_p_of_bits(manager: ProxyManager, proxy: str) -> None:
+    reader, writer = await open_client(proxy)
+    manager.add_toxic("p", ToxicSpec(type="corrupt", attributes={"probability": 0.01}))
+    payload = bytes(100_000)
+    writer.write(payload)
+    got = await asyncio.wait_for(reader.readexactly(len(payload)), 5)
+    flipped = sum(bin(b).count("1") for b in got)
+    assert 0.007 * 800_000 < flipped < 0.013 * 800_000
+    writer.close()
+
+
+async def test_noop_passes_bytes(manager: ProxyManager, proxy: str) -> None:
+    reader, writer = await open_client(proxy)
+    manager.add_toxic("p", ToxicSpec(type="noop"))
+    payload = random.Random(3).randbytes(200_000)
+    await roundtrip_ms(reader, writer, payload)
+    writer.close()
+
+
+async def test_toxicity_zero_never_affects(manager: ProxyManager, proxy: str) -> None:
+    manager.add_toxic("p", ToxicSpec(type="latency", toxicity=0.0, attributes={"latency": 300}))
+    for _ in range(20):
+        reader, writer = await open_client(proxy)
+        assert await roundtrip_ms(reader, writer) < 150
+        writer.close()
+
+
+async def test_toxicity_is_per_connection(manager: ProxyManager, proxy: str) -> None:
+    manager.add_toxic("p", ToxicSpec(type="latency", toxicity=0.5, attributes={"latency": 100}))
+    slow = 0
+    for _ in range(20):
+        reader, writer = await open_client(proxy)
+        first = await roundtrip_ms(reader, writer)
+        second = await roundtrip_ms(reader, writer)
+        assert (first >= 100) == (second >= 100)  # the same connection, the same decision
+        slow += first >= 100
+        writer.close()
+    assert 3 <= slow <= 17
+
+
+async def test_update_applies_to_open_connection(manager: ProxyManager, proxy: str) -> None:
+    reader, writer = await open_client(proxy)
+    manager.add_toxic("p", ToxicSpec(type="latency", attributes={"latency": 50}))
+    assert await roundtrip_ms(reader, writer) >= 50
+    manager.update_toxic("p", "latency_downstream", ToxicUpdate(attributes={"latency": 150}))
+    assert await roundtrip_ms(reader, writer) >= 150
+    writer.close()
+
+
+async def test_toxics_chain_in_order(manager: ProxyManager, proxy: str) -> None:
+    reader, writer = await open_client(proxy)
+    manager.add_toxic("p", ToxicSpec(type="latency", stream="upstream", attributes={"latency": 50}))
+    manager.add_toxic("p", ToxicSpec(type="latency", attributes={"latency": 50}))
+    manager.add_toxic("p", ToxicSpec(type="slicer", attributes={"average_size": 7}))
+    payload = random.Random(4).randbytes(5000)
+    rtt = await roundtrip_ms(reader, writer, payload)
+    assert rtt >= 100
+    assert hashlib.sha256(payload).digest() == hashlib.sha256(payload).digest()
+    writer.close()
