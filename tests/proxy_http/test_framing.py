@@ -171,3 +171,20 @@ def test_header_edits_and_latency_plan() -> None:
     assert isinstance(send, Send)
     assert send.data == b"GET / HTTP/1.1\r\nA: b\r\nHost: new\r\n\r\n"
     assert send.not_before_ns == 5_001_000
+
+
+def test_http2_preface_is_not_http1() -> None:
+    framer = RequestFramer()
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04"
+    assert framer.feed(preface) == [Opaque(preface)]
+
+
+def test_abort_of_a_response_delimited_by_close() -> None:
+    def abort(plan: RequestPlan) -> None:
+        plan.abort_after_bytes = 1000
+
+    s = HttpSession([_Rule(abort)])
+    s.from_client(b"GET / HTTP/1.1\r\n\r\n", 0)
+    acts = s.from_upstream(b"HTTP/1.0 200 OK\r\n\r\nshort body")
+    assert _sent(acts, up=False) == b"HTTP/1.0 200 OK\r\n\r\nshort body"
+    assert isinstance(s.eof(from_client=False)[-1], Reset)

@@ -48,8 +48,9 @@ MAX_CHUNK_LINE_BYTES: Final = 4_096
 _TCHAR = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
 # What a request line may look like while it is still arriving (a prefix of "METHOD SP").
 _REQUEST_PREFIX = re.compile(rb"\A" + _TCHAR + rb"{1,32}(?: |\Z)")
-_REQUEST_LINE = re.compile(rb"\A" + _TCHAR + rb"+ [^ \r\n]+ HTTP/\d\.\d\r\n")
-_RESPONSE_LINE = re.compile(rb"\AHTTP/\d\.\d \d{3}(?: [^\r\n]*)?\r\n")
+# HTTP/1.x only: "PRI * HTTP/2.0" (the h2c preface) and anything else is not ours to frame.
+_REQUEST_LINE = re.compile(rb"\A" + _TCHAR + rb"+ [^ \r\n]+ HTTP/1\.\d\r\n")
+_RESPONSE_LINE = re.compile(rb"\AHTTP/1\.\d \d{3}(?: [^\r\n]*)?\r\n")
 _RESPONSE_START = b"HTTP/"
 
 

@@ -334,10 +334,20 @@ class HttpSession:
                 out.append(Send(rest, up, self._release_ns if up else 0))
         return out
 
-    def take_buffered(self, *, from_client: bool) -> bytes:
-        """At end of input, the bytes a framer still holds (an incomplete head): pass them on."""
+    def eof(self, *, from_client: bool) -> list[Action]:
+        """End of input from one side: pass on what a framer still holds (an incomplete
+        head); a response delimited by the close that was shorter than ``http_abort``'s
+        ``after_bytes`` has now ended, so reset as promised."""
+        if self._closing:
+            return []
         framer = self._requests if from_client else self._responses
-        return framer.take_buffered()
+        rest = framer.take_buffered()
+        out: list[Action] = [Send(rest, from_client, self._release_ns)] if rest else []
+        if not from_client and self._abort_left is not None:
+            self._abort_left = None
+            self._closing = True
+            out.append(Reset())
+        return out
 
 
 def _headers_of(raw: bytes, original: RequestHead) -> tuple[tuple[str, str], ...]:

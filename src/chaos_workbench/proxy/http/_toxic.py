@@ -164,9 +164,9 @@ class _HttpPipe(Pipe):
     def feed_eof(self) -> None:
         conn = self._conn
         if conn is not None and conn.engine(self.ctx.stream) is self:
-            rest = conn.session.take_buffered(from_client=self.ctx.stream is Stream.UPSTREAM)
-            if rest:
-                self._send(rest, 0)
+            actions = conn.session.eof(from_client=self.ctx.stream is Stream.UPSTREAM)
+            if not self._run(conn, actions):
+                return  # the connection was reset or closed
             if self._queue:
                 self._eof_pending = True
                 return
@@ -192,7 +192,8 @@ class _HttpPipe(Pipe):
         self._leave()
 
     # -- carrying out the session's actions -------------------------------------------
-    def _run(self, conn: _Conn, actions: list[Action]) -> None:
+    def _run(self, conn: _Conn, actions: list[Action]) -> bool:
+        """Carry out ``actions``; False if one of them ended the connection."""
         for a in actions:
             if isinstance(a, Send):
                 if a.to_upstream == (self.ctx.stream is Stream.UPSTREAM):
@@ -205,10 +206,11 @@ class _HttpPipe(Pipe):
                         other._send(a.data, 0)
             elif isinstance(a, Reset):
                 self.ctx.connection.reset()
-                return
+                return False
             elif isinstance(a, Close):
                 self.ctx.connection.close()
-                return
+                return False
+        return True
 
     def _send(self, data: bytes, due_ns: int) -> None:
         if not self._queue and due_ns <= self.ctx.now_ns():
