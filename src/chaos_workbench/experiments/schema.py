@@ -35,6 +35,7 @@ __all__ = [
     "Defaults",
     "Expectations",
     "ExperimentSpec",
+    "GuardrailSpec",
     "ImpactThresholds",
     "ProcessSpec",
     "ProxySpec",
@@ -257,6 +258,21 @@ class ExperimentSpec(_Model):
     recovery_timeout_s: float | None = Field(default=None, gt=0)
 
 
+class GuardrailSpec(_Model):
+    """Abort the running experiment when a condition holds for ``for_s`` seconds."""
+
+    name: str = ""
+    success_ratio_below: float | None = Field(default=None, gt=0, le=1)
+    p99_ms_above: float | None = Field(default=None, gt=0)
+    for_s: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> GuardrailSpec:
+        if self.success_ratio_below is None and self.p99_ms_above is None:
+            raise ValueError("give a condition: success_ratio_below and/or p99_ms_above")
+        return self
+
+
 class BlastRadius(_Model):
     """What the suite may touch beyond the loopback defaults."""
 
@@ -282,6 +298,10 @@ class Suite(_Model):
     processes: tuple[ProcessSpec, ...] = ()
     defaults: Defaults = Field(default_factory=Defaults)
     blast_radius: BlastRadius = Field(default_factory=BlastRadius)
+    guardrails: tuple[GuardrailSpec, ...] = ()
+    stop_on_abort: bool = Field(
+        default=False, description="Stop the whole suite when an experiment is aborted."
+    )
     experiments: tuple[ExperimentSpec, ...] = Field(min_length=1)
 
     @model_validator(mode="after")

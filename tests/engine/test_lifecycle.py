@@ -1,0 +1,109 @@
+"""The experiment lifecycle against a real service: recovery time, inconclusive, reverts."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from chaos_workbench.engine.runner import RunOptions, execute_suite
+from chaos_workbench.experiments.schema import Suite
+from chaos_workbench.model import ExperimentStatus, ImpactLevel
+
+WINDOW_MS = 250
+
+
+def suite_for(url: str, fault: dict[str, object], **defaults: float) -> Suite:
+    return Suite.model_validate(
+        {
+            "service": "flaky",
+            "seed": 7,
+            "traffic": {"url": url, "rate_per_s": 100, "timeout_ms": 1000},
+            "slo": {"success_ratio": 0.99},
+            "defaults": {
+                "baseline_s": 1.5,
+                "fault_s": 1.5,
+                "recovery_timeout_s": 5,
+                "window_ms": WINDOW_MS,
+                **defaults,
+            },
+            "experiments": [{"name": "outage", "fault": fault}],
+        }
+    )
+
+
+@pytest.mark.slow
+async def test_recovery_time_matches_the_service_known_recovery_delay(
+    flaky_service: str, tmp_path: Path
+) -> None:
+    delay_ms = 800.0
+    fault = {
+        "type": "engine_test_outage",
+        "admin_url": flaky_service,
+        "recovery_delay_ms": delay_ms,
+    }
+    record = await execute_suite(suite_for(flaky_service, fault), RunOptions(run_dir=tmp_path))
+    (result,) = record.results
+    assert result.status is ExperimentStatus.PASSED, result.reason
+    assert result.impact is ImpactLevel.FULL_OUTAGE  # every request answered 503
+    assert result.recovered
+    assert result.recovery_time_ms is not None
+    # The first all-good window starts after the service recovered: at most one window
+    # later, plus scheduling slack on a loaded machine.
+    assert delay_ms - 50 <= result.recovery_time_ms <= delay_ms + WINDOW_MS + 150
+    kinds = [e.kind for e in result.events]
+    assert kinds.index("inject") < kinds.index("revert") < kinds.index("recovered")
+    assert result.phases["fault"].requests > 0
+    assert result.phases["fault"].successes == 0
+
+
+@pytest.mark.slow
+async def test_unhealthy_baseline_is_inconclusive_and_nothing_is_injected(
+    unhealthy_service: str, tmp_path: Path
+) -> None:
+    marker = tmp_path / "applied"
+    fault = {"type": "engine_test_outage", "admin_url": unhealthy_service, "marker": str(marker)}
+    record = await execute_suite(suite_for(unhealthy_service, fault), RunOptions(run_dir=tmp_path))
+    (result,) = record.results
+    assert result.status is ExperimentStatus.INCONCLUSIVE
+    assert "steady state did not hold" in result.reason
+    assert "success 0.0%" in result.reason
+    assert not marker.exists()
+    assert "inject" not in [e.kind for e in result.events]
+    assert record.score is None  # nothing conclusive: no grade
+
+
+@pytest.mark.slow
+async def test_a_failed_apply_is_reverted_and_reported(flaky_service: str, tmp_path: Path) -> None:
+    marker = tmp_path / "applied"
+    fault = {
+        "type": "engine_test_outage",
+        "admin_url": flaky_service,
+        "marker": str(marker),
+        "fail_apply": True,
+    }
+    record = await execute_suite(suite_for(flaky_service, fault), RunOptions(run_dir=tmp_path))
+    (result,) = record.results
+    assert result.status is ExperimentStatus.ERROR
+    assert "refusing on purpose" in result.reason
+    assert not marker.exists(), "the partial apply was not reverted"
+
+
+@pytest.mark.slow
+async def test_cancelling_the_run_mid_fault_still_reverts(
+    flaky_service: str, tmp_path: Path
+) -> None:
+    marker = tmp_path / "applied"
+    fault = {"type": "engine_test_outage", "admin_url": flaky_service, "marker": str(marker)}
+    suite = suite_for(flaky_service, fault, fault_s=30)
+    task = asyncio.create_task(execute_suite(suite, RunOptions(run_dir=tmp_path)))
+    async with asyncio.timeout(20):
+        while not marker.exists():
+            await asyncio.sleep(0.05)
+    task.cancel()
+    record = await task
+    assert record.interrupted
+    assert not marker.exists(), "cancellation skipped the revert"
+    journal = (tmp_path / "journal.jsonl").read_text()
+    assert '"event": "reverted"' in journal
