@@ -1,0 +1,115 @@
+"""Revert what a run left behind, from its lease files (the watchdog and ``cwb cleanup``).
+
+A lease is carried out action by action (in the order the fault listed them), each outcome
+is written to the run's journal, and the lease file is deleted only when every action
+succeeded, so a failed revert is retried by the next cleanup instead of being forgotten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chaos_workbench.safety.executor import Outcome, execute_all
+from chaos_workbench.safety.leases import (
+    append_journal,
+    controller_alive,
+    delete_lease,
+    read_leases,
+)
+
+__all__ = ["CleanupReport", "LeaseOutcome", "clean_orphans", "revert_run", "run_dirs_under"]
+
+DEFAULT_RUNS_ROOT = Path(".cwb/runs")
+
+
+@dataclass(frozen=True)
+class LeaseOutcome:
+    """What reverting one lease did."""
+
+    lease_id: str
+    experiment: str
+    fault: str
+    outcomes: tuple[Outcome, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.outcomes)
+
+
+@dataclass
+class CleanupReport:
+    """Everything one cleanup of one run directory did."""
+
+    run_dir: Path
+    leases: list[LeaseOutcome] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    skipped: str | None = None  # why the run was left alone (its controller is alive)
+
+    @property
+    def nothing(self) -> bool:
+        return not self.leases and not self.problems and self.skipped is None
+
+
+def revert_run(run_dir: Path, *, source: str, reason: str) -> CleanupReport:
+    """Carry out and journal every outstanding lease of ``run_dir``."""
+    report = CleanupReport(run_dir)
+    leases, report.problems = read_leases(run_dir)
+    for problem in report.problems:
+        append_journal(run_dir, "safety.lease_unreadable", source=source, detail=problem)
+    for path, lease in leases:
+        outcomes = tuple(execute_all(lease.actions))
+        result = LeaseOutcome(lease.id, lease.experiment, lease.fault, outcomes)
+        report.leases.append(result)
+        for outcome in outcomes:
+            append_journal(
+                run_dir,
+                "safety.revert_action",
+                source=source,
+                reason=reason,
+                lease=lease.id,
+                experiment=lease.experiment,
+                fault=lease.fault,
+                action=outcome.action.action,
+                ok=outcome.ok,
+                detail=outcome.detail,
+            )
+        if result.ok:
+            delete_lease(path)
+        append_journal(
+            run_dir,
+            "safety.lease_reverted" if result.ok else "safety.lease_revert_failed",
+            source=source,
+            reason=reason,
+            lease=lease.id,
+            experiment=lease.experiment,
+            fault=lease.fault,
+        )
+    return report
+
+
+def run_dirs_under(root: Path) -> list[Path]:
+    """Run directories (those with a ``leases`` folder) under ``root``, oldest name first."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / "leases").is_dir())
+
+
+def clean_orphans(
+    run_dirs: list[Path], *, source: str, force: bool = False, exclude: Path | None = None
+) -> list[CleanupReport]:
+    """Revert the leases of every run whose controller is gone (all of them with ``force``)."""
+    reports = []
+    for run_dir in run_dirs:
+        if exclude is not None and run_dir.resolve() == exclude.resolve():
+            continue
+        leases, problems = read_leases(run_dir)
+        if not leases and not problems:
+            continue
+        if not force and controller_alive(run_dir):
+            reports.append(
+                CleanupReport(run_dir, skipped="its controller is still running (use --force)")
+            )
+            continue
+        reports.append(revert_run(run_dir, source=source, reason="leftover leases"))
+    return reports
