@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
@@ -200,7 +201,13 @@ async def test_clock_skew_shows_in_the_childs_date(run_dir: Path, make_ctx: Make
     out = run_dir / "now.txt"
     spec = ProcessSpec(
         name="clock",
-        command=("/bin/sh", "-c", f"date +%s > {out}.tmp && mv {out}.tmp {out} && exec sleep 120"),
+        # `date` shows the offset; then a Python loop of sleeps must keep working under it
+        command=(
+            "/bin/sh",
+            "-c",
+            f"date +%s > {out}.tmp && mv {out}.tmp {out} && exec {sys.executable} -c "
+            "'import time; [time.sleep(0.02) for _ in range(6000)]'",
+        ),
         ready=ReadinessSpec(command=("test", "-s", str(out))),
     )
     async with Supervisor([spec], run_dir=run_dir) as sup:
@@ -210,12 +217,21 @@ async def test_clock_skew_shows_in_the_childs_date(run_dir: Path, make_ctx: Make
         await fault.apply()
         skewed = int(out.read_text()) - time.time()
         assert abs(skewed - 86400) < 30, skewed
+        skewed_pid = sup.pid("clock")
+        assert skewed_pid is not None
+        await _observe(0.3)
+        assert sup.pid("clock") == skewed_pid  # its sleeps work under libfaketime
         out.unlink()
         await fault.revert()
         assert abs(int(out.read_text()) - time.time()) < 30
         pid = sup.pid("clock")
         await fault.revert()  # idempotent: no second restart
         assert sup.pid("clock") == pid
+
+
+async def _observe(seconds: float) -> None:
+    """An observation window (the process must survive it), not a synchronisation."""
+    await asyncio.sleep(seconds)
 
 
 def test_clock_skew_without_libfaketime_says_how_to_install(
