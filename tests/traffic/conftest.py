@@ -23,8 +23,7 @@ class _ServerConn(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's are not subclasses
         self.server.connections += 1
         self.server.transports.add(transport)
 
@@ -117,3 +116,9 @@ def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server_class() -> type[TestServer]:
+    """The server class itself, for tests that run their own event loop (uvloop)."""
+    return TestServer

@@ -244,3 +244,27 @@ async def test_stop_ends_the_windows_early(http_server: TestServer) -> None:
                 windows.append(window)
     assert 2 <= len(windows) <= 4
     assert 50 <= sum(w.requests for w in windows) <= 70
+
+
+def test_runs_on_uvloop(server_class: type[TestServer]) -> None:
+    uvloop = pytest.importorskip("uvloop")
+
+    async def main() -> tuple[list[Window], LoadDriver]:
+        server = server_class()
+        await server.start()
+        try:
+            spec = TrafficSpec(
+                url=server.url,
+                rate_per_s=400,
+                requests=(RequestSpec(path="/ok", weight=3), RequestSpec(path="/503", weight=1)),
+            )
+            return await run(spec, duration_s=0.5)
+        finally:
+            await server.close()
+
+    windows, driver = uvloop.run(main())
+    assert sum(w.requests for w in windows) == 200
+    errors = sum(w.errors.get(ErrorKind.HTTP_5XX, 0) for w in windows)
+    assert 25 < errors < 75
+    assert sum(w.successes for w in windows) == 200 - errors
+    assert driver.stats.connections_opened >= 1

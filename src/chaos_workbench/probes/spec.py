@@ -1,0 +1,83 @@
+"""Spec models of the protocol probes: measure a dependency directly, not through HTTP.
+
+Each probe sends one small operation at a planned rate (open loop, like the HTTP driver)
+and feeds the same windows. In a suite file::
+
+    probes:
+      - {kind: postgres, dsn: "postgresql://postgres@127.0.0.1:5432/postgres", query: "SELECT 1"}
+      - {kind: valkey, url: "valkey://127.0.0.1:6379/0", command: [PING]}
+      - {kind: nats, servers: "nats://127.0.0.1:4222", subject: cwb.probe, mode: publish}
+      - {kind: tcp, address: "127.0.0.1:8080"}
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "NatsProbeSpec",
+    "PostgresProbeSpec",
+    "ProbeSpec",
+    "TcpProbeSpec",
+    "ValkeyProbeSpec",
+]
+
+
+class _ProbeBase(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = ""
+    rate_per_s: float = Field(default=20.0, gt=0, le=100_000)
+    arrival: Literal["constant", "poisson"] = "constant"
+    timeout_ms: float = Field(default=1000.0, gt=0)
+    max_in_flight: int = Field(default=64, gt=0, le=10_000)
+
+
+class PostgresProbeSpec(_ProbeBase):
+    """A query (default ``SELECT 1``) through an asyncpg pool."""
+
+    kind: Literal["postgres"]
+    dsn: str = Field(pattern=r"^postgres(ql)?://")
+    query: str = "SELECT 1"
+
+
+class ValkeyProbeSpec(_ProbeBase):
+    """A command (default ``PING``) through the valkey asyncio client (Redis too)."""
+
+    kind: Literal["valkey", "redis"]
+    url: str = Field(default="valkey://127.0.0.1:6379/0", pattern=r"^(valkey|redis)s?://")
+    command: tuple[str, ...] = Field(default=("PING",), min_length=1)
+
+
+class NatsProbeSpec(_ProbeBase):
+    """Publish (and flush: a round trip to the server) or request-reply on a subject."""
+
+    kind: Literal["nats"]
+    servers: str = "nats://127.0.0.1:4222"
+    subject: str = Field(default="cwb.probe", min_length=1)
+    mode: Literal["publish", "request"] = "publish"
+    payload: str = "ping"
+
+
+class TcpProbeSpec(_ProbeBase):
+    """A plain TCP connect (and close): is the port accepting, and how fast."""
+
+    kind: Literal["tcp"]
+    address: str
+
+    @field_validator("address")
+    @classmethod
+    def _check_address(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected host:port, got {value!r}")
+        return value
+
+
+ProbeSpec = Annotated[
+    PostgresProbeSpec | ValkeyProbeSpec | NatsProbeSpec | TcpProbeSpec,
+    Field(discriminator="kind"),
+]
+"""Any probe, told apart by ``kind``."""
