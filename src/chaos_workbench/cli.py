@@ -1,10 +1,27 @@
-"""The ``cwb`` command: thin over the packages. Each package contributes its commands."""
+"""The ``cwb`` command: thin over the packages. Each package contributes its commands.
+
+Exit codes: 0 the run completed (whatever the grade, unless ``--fail-under``), 1 the run
+itself broke, 2 bad input (a suite file, an option, a refused target), 130/143 stopped by
+SIGINT/SIGTERM after reverting every applied fault.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
 
 from chaos_workbench import __version__
+from chaos_workbench.demo.run import demo_command
+from chaos_workbench.engine import RunAborted, RunInterrupted, run_suite
+from chaos_workbench.experiments import cli as experiments_cli
+from chaos_workbench.experiments.errors import SuiteError
+from chaos_workbench.proxy.cli import proxy_app, toxic_app
+from chaos_workbench.safety import cli as safety_cli
+from chaos_workbench.store import cli as store_cli
+from chaos_workbench.store.history import DEFAULT_DB_PATH
 
 app = typer.Typer(
     name="cwb",
@@ -13,6 +30,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+_GRADES = ("A", "B", "C", "D", "F")
 
 
 @app.callback()
@@ -26,6 +45,87 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _env_pairs(pairs: list[str] | None) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--env")
+        env[key] = value
+    return env
+
+
+@app.command()
+def run(
+    suite: Annotated[Path, typer.Argument(help="The suite file (YAML or JSON).")],
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Where to write the JSON report.")
+    ] = None,
+    report: Annotated[
+        list[Path] | None,
+        typer.Option(help="More reports, format by suffix: .html, .xml (JUnit), .md, .json."),
+    ] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="The run directory (journal, logs, leases, reports).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for every random choice.")] = None,
+    only: Annotated[list[str] | None, typer.Option(help="Run only these experiments.")] = None,
+    env: Annotated[
+        list[str] | None, typer.Option(help="KEY=VALUE for ${KEY} in the suite file.")
+    ] = None,
+    history: Annotated[Path | None, typer.Option(help="The run history database.")] = (
+        DEFAULT_DB_PATH
+    ),
+    no_history: Annotated[bool, typer.Option(help="Do not record this run.")] = False,
+    fail_under: Annotated[
+        str | None, typer.Option(help="Exit 1 when the grade is worse than this (A–F).")
+    ] = None,
+) -> None:
+    """Run a suite against the real system: inject each fault, measure, grade."""
+    if fail_under is not None and fail_under.upper() not in _GRADES:
+        raise typer.BadParameter("expected one of A, B, C, D, F", param_hint="--fail-under")
+    import os
+
+    record = run_suite(
+        suite,
+        env={**os.environ, **_env_pairs(env)},
+        run_dir=run_dir,
+        json_path=json_path,
+        report_paths=report or [],
+        seed=seed,
+        only=only or [],
+        history_db=None if no_history else history,
+    )
+    if fail_under is not None:
+        worst = _GRADES.index(fail_under.upper())
+        grade = record.score.grade if record.score else "F"
+        if _GRADES.index(grade) > worst:
+            Console(stderr=True).print(f"grade {grade} is worse than --fail-under {fail_under}")
+            raise typer.Exit(1)
+
+
+app.command("demo")(demo_command)
+app.command("validate")(experiments_cli.validate_command)
+app.command("schema")(experiments_cli.schema_command)
+app.command("watchdog", hidden=True)(safety_cli.watchdog)
+app.command("cleanup")(safety_cli.cleanup)
+app.command("history")(store_cli.history_command)
+app.command("compare")(store_cli.compare_command)
+app.add_typer(proxy_app, name="proxy")
+app.add_typer(toxic_app, name="toxic")
+
+
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: user mistakes are a message and exit 2, never a traceback."""
+    err = Console(stderr=True)
+    try:
+        app()
+    except SuiteError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False, highlight=False)
+        raise SystemExit(2) from None
+    except RunAborted as exc:
+        err.print(f"cwb: {exc}", markup=False, highlight=False)
+        raise SystemExit(exc.exit_code) from None
+    except RunInterrupted as exc:
+        raise SystemExit(exc.outcome.exit_code) from None

@@ -192,7 +192,7 @@ class ExperimentRunner:
         fault_windows = [
             w for w in self.feed.between(injected_ns, revert_ns) if w.start_ns >= inject_ns
         ] or self.feed.between(inject_ns, revert_ns)
-        change = assess_change(baseline, fault_windows, rng=self.ctx.rng)
+        change = assess_change(baseline, fault_windows, slo=self.suite.slo, rng=self.ctx.rng)
         impact = classify_impact(
             fault_windows, self.suite.slo, self.suite.impact, significant_change=change.significant
         )

@@ -37,7 +37,14 @@ DEFAULT_RUNS_DIR = Path(".cwb") / "runs"
 
 
 class RunAborted(Exception):
-    """The run could not start (a refused fault, a process that would not start, ...)."""
+    """The run could not start (a refused fault, a process that would not start, ...).
+
+    ``exit_code`` is 2 for a mistake in the suite (a refused target), 1 otherwise.
+    """
+
+    def __init__(self, message: str, *, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,7 @@ def _selected(suite: Suite, only: Sequence[str]) -> tuple[ExperimentSpec, ...]:
     known = {e.name for e in suite.experiments}
     unknown = [n for n in only if n not in known]
     if unknown:
-        raise RunAborted(f"no experiment named {', '.join(unknown)} in the suite")
+        raise RunAborted(f"no experiment named {', '.join(unknown)} in the suite", exit_code=2)
     return tuple(e for e in suite.experiments if e.name in only)
 
 
@@ -150,7 +157,9 @@ async def execute_suite(
                 except FaultError as exc:
                     refusals.append(f"experiment {spec.name!r}: {exc}")
             if refusals:
-                raise RunAborted("refused before anything was injected: " + "; ".join(refusals))
+                raise RunAborted(
+                    "refused before anything was injected: " + "; ".join(refusals), exit_code=2
+                )
 
             driver = await stack.enter_async_context(
                 LoadDriver(suite.traffic, window_ms=suite.defaults.window_ms, rng=rng)
