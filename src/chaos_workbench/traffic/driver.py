@@ -223,9 +223,12 @@ class LoadDriver:
         recorder = self.recorder
         if recorder is None:
             raise RuntimeError("the driver has not started")
+        elapsed_ns = recorder.total.duration_ns  # while running: the windows emitted so far
+        if self._finished.is_set() and self._end_ns is not None:
+            elapsed_ns = self._end_ns - self._start_ns  # the run's real length, not its windows'
         return DriverStats(
             total=recorder.total,
-            elapsed_s=recorder.total.duration_ns / 1e9,
+            elapsed_s=elapsed_ns / 1e9,
             sent=self._sent,
             target_rate_per_s=None if self._closed_loop else self._profile.peak_rate_per_s,
             connections_opened=self._opened,
