@@ -63,6 +63,15 @@ class Framing(enum.Enum):
     UNTIL_CLOSE = "until_close"
 
 
+def split_headers(raw: bytes) -> tuple[tuple[str, str], ...]:
+    """The header fields of a complete head, in order, values trimmed of whitespace."""
+    out = []
+    for line in raw[:-4].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        out.append((name.decode("latin-1"), value.strip(b" \t").decode("latin-1")))
+    return tuple(out)
+
+
 @dataclass(frozen=True, slots=True)
 class RequestHead:
     """A parsed request head; ``raw`` is exactly the bytes that arrived."""
@@ -71,10 +80,14 @@ class RequestHead:
     method: str
     target: str
     version: str
-    headers: tuple[tuple[str, str], ...]
     framing: Framing
     content_length: int
     keep_alive: bool
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """Parsed on demand: most requests only need the framing, found without it."""
+        return split_headers(self.raw)
 
     @property
     def path(self) -> str:
@@ -85,10 +98,6 @@ class RequestHead:
     def expect_continue(self) -> bool:
         return any(n.lower() == "expect" and v.lower() == "100-continue" for n, v in self.headers)
 
-    @property
-    def start_line(self) -> bytes:
-        return self.raw.split(b"\r\n", 1)[0]
-
 
 @dataclass(frozen=True, slots=True)
 class ResponseHead:
@@ -97,19 +106,17 @@ class ResponseHead:
     raw: bytes
     status: int
     version: str
-    headers: tuple[tuple[str, str], ...]
     framing: Framing
     content_length: int
-    keep_alive: bool
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        return split_headers(self.raw)
 
     @property
     def interim(self) -> bool:
         """A 1xx other than 101: the final response for the same request still follows."""
         return 100 <= self.status < 200 and self.status != 101
-
-    @property
-    def start_line(self) -> bytes:
-        return self.raw.split(b"\r\n", 1)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,41 +144,41 @@ class Opaque:
 END: Final = End()
 Event = Head | Body | End | Opaque
 
-
-class _Collector:
-    """httptools callback target: collects the target and headers of one head."""
-
-    __slots__ = ("headers", "url")
-
-    def __init__(self) -> None:
-        self.url = b""
-        self.headers: list[tuple[str, str]] = []
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.decode("latin-1"), value.decode("latin-1").strip()))
+# Header names cannot be preceded by whitespace or followed by it before the colon (llhttp
+# refuses both), so on the lower-cased head these find exactly the framing fields.
+_TRANSFER_ENCODING = re.compile(rb"\r\ntransfer-encoding:([^\r]*)")
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:([^\r]*)")
 
 
-def _body_framing(headers: list[tuple[str, str]], *, is_request: bool) -> tuple[Framing, int]:
+def _body_framing(raw: bytes, *, is_request: bool) -> tuple[Framing, int]:
     """RFC 9112 §6.3 for the parts that depend only on the headers; raises ValueError."""
-    te = [v for n, v in headers if n.lower() == "transfer-encoding"]
-    if te:
-        codings = [c.strip().lower() for v in te for c in v.split(",") if c.strip()]
-        if codings and codings[-1] == "chunked":
+    lower = raw.lower()
+    if b"\r\ntransfer-encoding:" in lower:
+        te = [m.group(1) for m in _TRANSFER_ENCODING.finditer(lower)]
+        codings = [c.strip() for v in te for c in v.split(b",") if c.strip()]
+        if codings and codings[-1] == b"chunked":
             return Framing.CHUNKED, 0
         if is_request:  # §6.3 rule 4: a request we cannot frame; the server would send 400
             raise ValueError("request Transfer-Encoding does not end in chunked")
         return Framing.UNTIL_CLOSE, 0
-    lengths = {v.strip() for n, v in headers if n.lower() == "content-length"}
-    if lengths:
-        values = {x.strip() for v in lengths for x in v.split(",")}
+    if b"\r\ncontent-length:" in lower:
+        values = {
+            x.strip() for m in _CONTENT_LENGTH.finditer(lower) for x in m.group(1).split(b",")
+        }
         if len(values) != 1 or not next(iter(values)).isdigit():
-            raise ValueError(f"bad Content-Length {sorted(lengths)!r}")
+            raise ValueError(f"bad Content-Length {sorted(values)!r}")
         n = int(next(iter(values)))
         return (Framing.LENGTH, n) if n else (Framing.NONE, 0)
     return (Framing.NONE, 0) if is_request else (Framing.UNTIL_CLOSE, 0)
+
+
+class _NoCallbacks:
+    """httptools calls only the callbacks its protocol object has: none, for speed."""
+
+    __slots__ = ()
+
+
+_NO_CALLBACKS: Final = _NoCallbacks()
 
 
 def _feed_head(
@@ -191,16 +198,15 @@ def _feed_head(
 
 def parse_request_head(raw: bytes) -> RequestHead:
     """Parse a complete request head (ending in a blank line); raises ValueError."""
-    c = _Collector()
-    parser = httptools.HttpRequestParser(c)
-    _feed_head(parser, raw)
-    framing, length = _body_framing(c.headers, is_request=True)
+    parser = httptools.HttpRequestParser(_NO_CALLBACKS)
+    _feed_head(parser, raw)  # validation by llhttp; the fields are read from raw below
+    method, target, _ = raw[: raw.index(b"\r\n")].split(b" ", 2)
+    framing, length = _body_framing(raw, is_request=True)
     return RequestHead(
         raw=raw,
-        method=parser.get_method().decode("latin-1"),
-        target=c.url.decode("latin-1"),
+        method=method.decode("latin-1"),
+        target=target.decode("latin-1"),
         version=parser.get_http_version(),
-        headers=tuple(c.headers),
         framing=framing,
         content_length=length,
         keep_alive=bool(parser.should_keep_alive()),
@@ -209,8 +215,7 @@ def parse_request_head(raw: bytes) -> RequestHead:
 
 def parse_response_head(raw: bytes, request_method: str) -> ResponseHead:
     """Parse a complete response head to a request with ``request_method``."""
-    c = _Collector()
-    parser = httptools.HttpResponseParser(c)
+    parser = httptools.HttpResponseParser(_NO_CALLBACKS)
     _feed_head(parser, raw)
     status = int(parser.get_status_code())
     # §6.3 rules 1-2: these responses never have a body, whatever their headers say.
@@ -220,15 +225,13 @@ def parse_response_head(raw: bytes, request_method: str) -> ResponseHead:
         or status in (204, 304)
         or (request_method == "CONNECT" and 200 <= status < 300)
     )
-    framing, length = (Framing.NONE, 0) if no_body else _body_framing(c.headers, is_request=False)
+    framing, length = (Framing.NONE, 0) if no_body else _body_framing(raw, is_request=False)
     return ResponseHead(
         raw=raw,
         status=status,
         version=parser.get_http_version(),
-        headers=tuple(c.headers),
         framing=framing,
         content_length=length,
-        keep_alive=bool(parser.should_keep_alive()),
     )
 
 

@@ -37,6 +37,7 @@ from chaos_workbench.proxy.http._framing import (
     RequestHead,
     ResponseFramer,
     ResponseHead,
+    split_headers,
 )
 from chaos_workbench.proxy.http.stats import COUNTERS
 
@@ -206,7 +207,7 @@ class HttpSession:
         if plan.forward:
             raw = head.raw
             for edits in plan.request_edits:
-                raw = edit_head(raw, _headers_of(raw, head), edits)
+                raw = edit_head(raw, split_headers(raw), edits)
             self._release_ns = max(self._release_ns, now_ns + plan.delay_ns)
             out.append(Send(raw, True, self._release_ns))
         close = not plan.forward and (plan.close_after_response or not head.keep_alive)
@@ -261,7 +262,7 @@ class HttpSession:
             return [Send(head.raw, False)]
         raw = head.raw
         for edits in ex.response_edits:
-            raw = edit_head(raw, head.headers, edits)
+            raw = edit_head(raw, split_headers(raw), edits)
         self._abort_left = ex.abort_after_bytes
         return self._to_client(raw)
 
@@ -348,12 +349,3 @@ class HttpSession:
             self._closing = True
             out.append(Reset())
         return out
-
-
-def _headers_of(raw: bytes, original: RequestHead) -> tuple[tuple[str, str], ...]:
-    """Headers of ``raw`` (an edited head re-parsed cheaply, or the original's)."""
-    if raw is original.raw:
-        return original.headers
-    lines = raw.split(b"\r\n")[1:-2]
-    pairs = (line.decode("latin-1").split(":", 1) for line in lines)
-    return tuple((n, v.strip()) for n, v in pairs)
