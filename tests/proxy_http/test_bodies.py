@@ -58,6 +58,8 @@ async def test_upgrade_becomes_a_tunnel_and_is_not_counted(proxied: Any) -> None
     port = server.sockets[0].getsockname()[1]
     info = await proxied.manager.create("up", "127.0.0.1:0", f"127.0.0.1:{port}")
     proxied.manager.add_toxic("up", ToxicSpec(type="http_header", attributes={"add": {"X": "1"}}))
+    # Would answer the HTTP-looking bytes inside the tunnel if they were framed as HTTP.
+    proxied.manager.add_toxic("up", ToxicSpec(type="http_error", attributes={"path": "/"}))
     before = http_traffic_stats()
     reader, writer = await asyncio.open_connection("127.0.0.1", int(info.listen.split(":")[1]))
     writer.write(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: rev\r\nConnection: upgrade\r\n\r\n")

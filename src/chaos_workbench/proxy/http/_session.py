@@ -279,7 +279,9 @@ class HttpSession:
         self._pending.popleft()
         self._in_response = None
         if self._responses.upgraded:
-            return out
+            # A tunnel from here on, both ways: what the client sends next is not HTTP
+            # even if it looks like it.
+            return out + self._go_opaque()
         return out + self._drain()
 
     def _to_client(self, data: bytes) -> list[Action]:
