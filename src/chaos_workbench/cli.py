@@ -7,6 +7,7 @@ SIGINT/SIGTERM after reverting every applied fault.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -117,15 +118,19 @@ app.add_typer(toxic_app, name="toxic")
 
 def main() -> None:
     """Console-script entry point: user mistakes are a message and exit 2, never a traceback."""
-    err = Console(stderr=True)
+    # Plain writes, not rich: a problem line must stay one line (editors and CI parse it).
     try:
         app()
     except SuiteError as exc:
         for problem in exc.problems:
-            err.print(str(problem), markup=False, highlight=False)
+            print(problem, file=sys.stderr)
         raise SystemExit(2) from None
     except RunAborted as exc:
-        err.print(f"cwb: {exc}", markup=False, highlight=False)
+        print(f"cwb: {exc}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None
     except RunInterrupted as exc:
         raise SystemExit(exc.outcome.exit_code) from None
+
+
+if __name__ == "__main__":
+    main()
