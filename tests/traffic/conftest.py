@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import struct
 import time
 from collections.abc import AsyncIterator
@@ -84,15 +85,19 @@ class TestServer:
         self.stall_until_ns = 0
         self._server: asyncio.Server | None = None
         self.port = 0
+        self.scheme = "http"
 
-    async def start(self) -> None:
+    async def start(self, ssl_context: ssl.SSLContext | None = None) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _ServerConn(self), "127.0.0.1", 0)
+        self._server = await loop.create_server(
+            lambda: _ServerConn(self), "127.0.0.1", 0, ssl=ssl_context
+        )
+        self.scheme = "https" if ssl_context else "http"
         self.port = self._server.sockets[0].getsockname()[1]
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     async def close(self) -> None:
         if self._server is not None:
@@ -122,3 +127,39 @@ def unused_port() -> int:
 def server_class() -> type[TestServer]:
     """The server class itself, for tests that run their own event loop (uvloop)."""
     return TestServer
+
+
+@pytest.fixture(scope="session")
+def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (cert path, key path), made by openssl."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed: cannot make a test certificate")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return str(cert), str(key)

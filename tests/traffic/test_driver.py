@@ -268,3 +268,27 @@ def test_runs_on_uvloop(server_class: type[TestServer]) -> None:
     assert 25 < errors < 75
     assert sum(w.successes for w in windows) == 200 - errors
     assert driver.stats.connections_opened >= 1
+
+
+async def test_https_with_a_trusted_and_an_untrusted_certificate(
+    server_class: type[TestServer], tls_cert: tuple[str, str]
+) -> None:
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*tls_cert)
+    server = server_class()
+    await server.start(context)
+    try:
+        trusted = TrafficSpec(url=server.url + "/ok", rate_per_s=100, ca_file=tls_cert[0])
+        windows, driver = await run(trusted, duration_s=0.5)
+        assert sum(w.successes for w in windows) == 50
+        assert driver.stats.connections_opened < 10  # TLS sessions kept alive
+        untrusted = TrafficSpec(url=server.url + "/ok", rate_per_s=40)
+        windows, _ = await run(untrusted, duration_s=0.5)
+        assert {k for w in windows for k in w.errors} == {ErrorKind.PROTOCOL}
+        insecure = TrafficSpec(url=server.url + "/ok", rate_per_s=40, verify_tls=False)
+        windows, _ = await run(insecure, duration_s=0.5)
+        assert sum(w.successes for w in windows) == 20
+    finally:
+        await server.close()
