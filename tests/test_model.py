@@ -75,3 +75,24 @@ def test_score_is_weighted_share_of_passed_and_ignores_inconclusive() -> None:
 def test_grading_nothing_is_an_error_not_an_f() -> None:
     with pytest.raises(ValueError, match="no conclusive experiments"):
         ResilienceScore.from_results([])
+
+
+def test_a_run_record_survives_its_own_json() -> None:
+    from chaos_workbench import PhaseStats, RunRecord
+
+    result = _result(ExperimentStatus.PASSED, ImpactLevel.DEGRADED).model_copy(
+        update={"phases": {"fault": PhaseStats(requests=10, successes=9, duration_s=1.0)}}
+    )
+    record = RunRecord(
+        run_id="r",
+        service="s",
+        started_at="2026-01-01T00:00:00+00:00",
+        seed=1,
+        results=(result,),
+        score=ResilienceScore.from_results([result]),
+    )
+    again = RunRecord.model_validate_json(record.model_dump_json())
+    assert again == record
+    assert again.score is not None
+    assert again.score.grade == "A"
+    assert again.results[0].phases["fault"].success_ratio == 0.9
