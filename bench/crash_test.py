@@ -246,7 +246,7 @@ def main() -> int:
     print(
         f"{args.trials} trials, faults {', '.join(kinds)}, deadline {args.deadline_s} s, seed {args.seed}"
     )
-    results: list[tuple[str, str, float | None, list[str]]] = []
+    results: list[tuple[str, str, float | None, list[str], str]] = []
     started = time.monotonic()
     try:
         for index in range(args.trials):
@@ -254,8 +254,8 @@ def main() -> int:
             target = rng.choice(PHASES)
             hung = args.hung_every > 0 and index % args.hung_every == args.hung_every - 1
             at, took, left = trial(index, kind, target, hung, rng, args, root, proxy)
-            results.append((kind, at, took, left))
             how = "SIGSTOP" if hung else "SIGKILL"
+            results.append((kind, at, took, left, how))
             status = (
                 f"clean after {took * 1000:6.0f} ms" if took is not None else f"RESIDUE: {left}"
             )
@@ -265,29 +265,26 @@ def main() -> int:
             proxy.process.kill()
             proxy.process.wait()
         shutil.rmtree(root, ignore_errors=True)
-    clean = [took for _, _, took, left in results if took is not None]
     dirty = [r for r in results if r[2] is None]
     print()
-    print(
-        f"trials: {len(results)}  with residue: {len(dirty)}  wall time: {time.monotonic() - started:.0f} s"
-    )
-    print(
-        "by fault:  "
-        + ", ".join(f"{k} {n}" for k, n in sorted(Counter(r[0] for r in results).items()))
-    )
-    print(
-        "by phase at the kill:  "
-        + ", ".join(f"{k} {n}" for k, n in Counter(r[1] for r in results).most_common())
-    )
-    if clean:
-        ms = sorted(t * 1000 for t in clean)
-        p95 = ms[min(len(ms) - 1, int(0.95 * len(ms)))]
-        print(
-            f"time from kill -9 to no residue: median {statistics.median(ms):.0f} ms, "
-            f"p95 {p95:.0f} ms, max {ms[-1]:.0f} ms (limit {(args.deadline_s + 2) * 1000:.0f} ms)"
-        )
-    for kind, at, _, left in dirty:
-        print(f"  residue after {kind} killed in {at}: {left}")
+    wall_s = time.monotonic() - started
+    print(f"trials: {len(results)}  with residue: {len(dirty)}  wall time: {wall_s:.0f} s")
+    by_fault = Counter(r[0] for r in results)
+    print("by fault: " + ", ".join(f"{k} {n}" for k, n in sorted(by_fault.items())))
+    by_phase = Counter(r[1] for r in results)
+    print("by phase at the kill: " + ", ".join(f"{k} {n}" for k, n in by_phase.most_common()))
+    limit_ms = (args.deadline_s + 2) * 1000
+    for how, meaning in (("SIGKILL", "kill -9"), ("SIGSTOP", "SIGSTOP (hung controller)")):
+        ms = sorted(r[2] * 1000 for r in results if r[4] == how and r[2] is not None)
+        if ms:
+            p95 = ms[min(len(ms) - 1, int(0.95 * len(ms)))]
+            print(
+                f"{meaning}: {len(ms)} clean, no residue after median "
+                f"{statistics.median(ms):.0f} ms, p95 {p95:.0f} ms, max {ms[-1]:.0f} ms "
+                f"(limit {limit_ms:.0f} ms)"
+            )
+    for kind, at, _, left, how in dirty:
+        print(f"  residue after {kind} ({how} in {at}): {left}")
     return 1 if dirty else 0
 
 

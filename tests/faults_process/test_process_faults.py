@@ -220,3 +220,30 @@ def _poll(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
     while not check():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.02)
+
+
+async def test_pause_with_the_v2_freezer_of_a_supervised_process(
+    run_dir: Path,
+    counter_command: Callable[[Path], tuple[str, ...]],
+    make_ctx: MakeCtx,
+    wait_until: Until,
+) -> None:
+    out = run_dir / "count.txt"
+    spec = ProcessSpec(
+        name="counter", command=counter_command(out), ready=ReadinessSpec(log_line="counting")
+    )
+    async with Supervisor([spec], run_dir=run_dir, cgroup_version=2) as sup:
+        group = sup.cgroup_paths("counter").get("freezer")
+        if group is None:
+            pytest.skip("no writable cgroup v2 hierarchy on this machine")
+        assert group.version == 2
+        await wait_until(lambda: _lines(out) > 3)
+        fault = ProcessPause(ProcessPauseParams(process="counter"), make_ctx(sup))
+        await fault.apply()
+        assert "frozen 1" in (group.path / "cgroup.events").read_text()
+        at = _lines(out)
+        await _sleep(0.2)
+        assert _lines(out) == at
+        await fault.revert()
+        await wait_until(lambda: _lines(out) > at + 3)
+    assert not group.path.exists()

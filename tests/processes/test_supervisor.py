@@ -172,3 +172,39 @@ def _zombie(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+async def test_a_restart_by_the_watchdog_is_seen_through_the_pid_file(run_dir: Path) -> None:
+    from chaos_workbench.safety.executor import execute
+
+    sleeper = (sys.executable, "-c", "print('up', flush=True); import time; time.sleep(60)")
+    sup = Supervisor([_spec("app", sleeper, log_line="up")], run_dir=run_dir)
+    await sup.start_all()
+    try:
+        first = sup.pid("app")
+        assert first is not None
+        action = sup.revert_start_action("app")
+        os.kill(first, signal.SIGKILL)
+        await _until(lambda: sup.pid("app") is None)
+        outcome = execute(action)  # what the watchdog does while the controller hangs
+        assert outcome.ok, outcome.detail
+        second = sup.pid("app")
+        assert second not in (None, first)
+        assert execute(action).detail.startswith("process app already running")  # idempotent
+    finally:
+        await sup.aclose()
+    assert not psutil.pid_exists(second) or _zombie(second)
+
+
+def test_cgroup_v2_memory_limit_where_the_controller_exists() -> None:
+    try:
+        group = cg.create(
+            "memory", f"cwb-test-mem-{os.getpid()}", version=2, memory_limit_bytes=1 << 26
+        )
+    except cg.CgroupUnavailable as exc:
+        pytest.skip(f"cgroup v2 memory controller not available on this machine: {exc}")
+    try:
+        assert group.version == 2
+        assert cg.memory_limit_bytes(group) == 1 << 26
+    finally:
+        cg.remove(group)

@@ -122,14 +122,16 @@ class Supervisor:
 
     def pid(self, name: str) -> int | None:
         managed = self._get(name)
-        if managed.spec.command is None or managed.process is None:
-            # adopted, or started by the watchdog: the pid file is the truth
-            pid = read_pid_file(self.pid_file(name))
-        elif managed.process.returncode is None:
-            pid = managed.process.pid
-        else:
-            pid = None
-        return pid if pid is not None and process_running(pid) else None
+        process = managed.process
+        if process is not None and process.returncode is None and process_running(process.pid):
+            return process.pid
+        if managed.spec.command is not None and process is None:
+            return None  # never started by this supervisor
+        # Adopted, or restarted by the watchdog while this controller hung: the pid file.
+        pid = read_pid_file(self.pid_file(name))
+        if pid is None or (process is not None and pid == process.pid):
+            return None
+        return pid if process_running(pid) else None
 
     def is_supervised(self, name: str) -> bool:
         """True when the workbench starts this process (it has a command)."""
