@@ -70,3 +70,14 @@ async def test_removing_the_toxic_releases_held_requests(
     status, _, body, _ = await client.response()
     assert (status, body) == (200, b"GET /held 0")
     assert time.monotonic() - t0 < 1.0
+
+
+async def test_requests_after_removal_are_not_held(proxied: Any, client: Any, poll: Any) -> None:
+    proxied.add("http_latency", latency_ms=60_000)
+    proxied.add("http_header", name="keeps-framing", add={"X": "1"})
+    await client.send(b"GET /held HTTP/1.1\r\nHost: x\r\n\r\n")
+    await poll(lambda: proxied.count("http_latency_downstream") == 1)
+    proxied.manager.remove_toxic("web", "http_latency_downstream")
+    assert (await client.response())[2] == b"GET /held 0"
+    elapsed, status, _ = await _timed(client, b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (status, elapsed < 1.0) == (200, True)

@@ -315,6 +315,10 @@ class HttpSession:
                 break
         return out
 
+    def release_held(self) -> None:
+        """Forget pending delays: later bytes toward the upstream may go at once."""
+        self._release_ns = 0
+
     def count(self, nbytes: int) -> None:
         """Count ``nbytes`` relayed untouched (a no-op unless the connection is counted)."""
         if self.counted:

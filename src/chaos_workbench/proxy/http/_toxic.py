@@ -176,6 +176,9 @@ class _HttpPipe(Pipe):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        conn = self._conn
+        if conn is not None and conn.engine(self.ctx.stream) is self:
+            conn.session.release_held()  # delays end with the toxic that froze them
         while self._queue:
             self.out.feed(self._queue.popleft()[1])
         self.held_bytes = 0
