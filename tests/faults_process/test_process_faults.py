@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from chaos_workbench.experiments.schema import ProcessSpec, ReadinessSpec
-from chaos_workbench.faults import FaultContext, FaultRefused
+from chaos_workbench.faults import FaultContext, FaultError, FaultRefused
 from chaos_workbench.faults import _cgroups as cg
 from chaos_workbench.faults.process_kill import ProcessKill, ProcessKillParams
 from chaos_workbench.faults.process_pause import ProcessPause, ProcessPauseParams
@@ -247,3 +247,29 @@ async def test_pause_with_the_v2_freezer_of_a_supervised_process(
         await fault.revert()
         await wait_until(lambda: _lines(out) > at + 3)
     assert not group.path.exists()
+
+
+async def test_pid_file_target_needs_the_allow_list(
+    run_dir: Path, make_ctx: MakeCtx, wait_until: Until
+) -> None:
+    outsider = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import time; time.sleep(30)  # cwb-target"
+    )
+    try:
+        pid_file = run_dir / "outsider.pid"
+        pid_file.write_text(f"{outsider.pid}\n")
+        params = ProcessKillParams(pid_file=str(pid_file), signal="TERM")
+        with pytest.raises(FaultRefused, match="outside the blast radius"):
+            await ProcessKill(params, make_ctx(patterns=("postgres",))).apply()
+        assert outsider.returncode is None
+        fault = ProcessKill(params, make_ctx(patterns=("cwb-target",)))
+        fault.preflight()
+        await fault.apply()
+        assert await asyncio.wait_for(outsider.wait(), 5) == -signal.SIGTERM
+        missing = ProcessKill(ProcessKillParams(pid_file=str(run_dir / "nope.pid")), make_ctx())
+        with pytest.raises(FaultError, match="cannot read a pid"):
+            await missing.apply()
+    finally:
+        if outsider.returncode is None:
+            outsider.kill()
+            await outsider.wait()
