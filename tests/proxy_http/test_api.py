@@ -59,3 +59,14 @@ async def test_add_by_type_over_rest_and_see_it_act(upstream: Any, poll: Any) ->
 
         metrics = (await http.get("/metrics")).text
         assert 'toxic="http_error_downstream",type="http_error"' in metrics
+
+
+async def test_passthrough_counters_at_metrics(upstream: Any) -> None:
+    async with (
+        ProxyManager(rng=random.Random(3)) as manager,
+        ApiServer(manager, port=0) as api,
+        httpx.AsyncClient(base_url=api.url, timeout=5) as http,
+    ):
+        text = (await http.get("/metrics")).text
+        assert "cwb_proxy_http_passthrough_connections_total" in text
+        assert "cwb_proxy_http_passthrough_bytes_total" in text

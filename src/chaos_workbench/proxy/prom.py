@@ -82,6 +82,10 @@ def metrics_registry(stats: StatsSource) -> CollectorRegistry:
     """A registry of its own (not the global one): one per server, nothing else in it."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ProxyCollector(stats))
+    # The HTTP toxics' count of non-HTTP traffic they passed through (docs/http-toxics.md).
+    from chaos_workbench.proxy.http.stats import HttpTrafficCollector
+
+    registry.register(HttpTrafficCollector())
     return registry
 
 
