@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -174,7 +176,7 @@ async def test_blast_radius_refuses_before_anything_is_applied(
     server: tuple[Supervisor, int], make_ctx: MakeCtx
 ) -> None:
     sup, _ = server
-    outsider = psutil.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    outsider = _detached("import time; time.sleep(30)")
     try:
         cases: list[tuple[ProcessKillParams, tuple[str, ...], str]] = [
             (ProcessKillParams(pid=1), (".*",), "PID 1"),
@@ -190,8 +192,7 @@ async def test_blast_radius_refuses_before_anything_is_applied(
                 fault.preflight()
             with pytest.raises(FaultRefused, match=message):
                 await fault.apply()  # checked again at apply, still before any signal
-        assert outsider.is_running()
-        assert outsider.status() != psutil.STATUS_ZOMBIE
+        assert outsider.status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_STOPPED)
         # allowed by pattern: the same outsider may now be killed (not restarted: unsupervised)
         fault = ProcessKill(
             ProcessKillParams(pattern=r"time\.sleep\(30\)"), make_ctx(sup, (r"sleep",))
@@ -199,11 +200,9 @@ async def test_blast_radius_refuses_before_anything_is_applied(
         fault.preflight()
         assert fault.revert_actions() == []
         await fault.apply()
-        assert outsider.wait(5) == -signal.SIGKILL
+        outsider.wait(5)  # reaped by init: gone is what matters
     finally:
-        if outsider.is_running():
-            outsider.kill()
-            outsider.wait(5)
+        _kill(outsider)
 
 
 async def _sleep(seconds: float) -> None:
@@ -252,24 +251,56 @@ async def test_pause_with_the_v2_freezer_of_a_supervised_process(
 async def test_pid_file_target_needs_the_allow_list(
     run_dir: Path, make_ctx: MakeCtx, wait_until: Until
 ) -> None:
-    outsider = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "import time; time.sleep(30)  # cwb-target"
-    )
+    outsider = _detached("import time; time.sleep(30)  # cwb-target")
     try:
         pid_file = run_dir / "outsider.pid"
         pid_file.write_text(f"{outsider.pid}\n")
         params = ProcessKillParams(pid_file=str(pid_file), signal="TERM")
         with pytest.raises(FaultRefused, match="outside the blast radius"):
             await ProcessKill(params, make_ctx(patterns=("postgres",))).apply()
-        assert outsider.returncode is None
+        assert outsider.is_running()
         fault = ProcessKill(params, make_ctx(patterns=("cwb-target",)))
         fault.preflight()
         await fault.apply()
-        assert await asyncio.wait_for(outsider.wait(), 5) == -signal.SIGTERM
+        outsider.wait(5)
         missing = ProcessKill(ProcessKillParams(pid_file=str(run_dir / "nope.pid")), make_ctx())
         with pytest.raises(FaultError, match="cannot read a pid"):
             await missing.apply()
     finally:
-        if outsider.returncode is None:
-            outsider.kill()
-            await outsider.wait()
+        _kill(outsider)
+
+
+async def test_the_workbenchs_own_helpers_are_never_targets(
+    server: tuple[Supervisor, int], make_ctx: MakeCtx
+) -> None:
+    from chaos_workbench.faults.cpu_pressure import CpuPressure, CpuPressureParams
+
+    sup, _ = server
+    hog = CpuPressure(CpuPressureParams(workers=1, load_pct=5), make_ctx(sup))
+    await hog.apply()
+    try:
+        # allow-listed by a catch-all pattern, matched by pattern: still refused
+        fault = ProcessKill(ProcessKillParams(pattern=r"_hog\.py"), make_ctx(sup, (".*",)))
+        with pytest.raises(FaultRefused, match="its helpers"):
+            await fault.apply()
+        # the supervised server (a child of the controller too) stays a valid target
+        ProcessKill(ProcessKillParams(pattern="listening"), make_ctx(sup, (".*",))).preflight()
+    finally:
+        await hog.revert()
+
+
+def _detached(code: str) -> psutil.Process:
+    """A Python process that is not a descendant of this test (like a foreign process)."""
+    launcher = subprocess.run(
+        ["/bin/sh", "-c", 'setsid "$@" >/dev/null 2>&1 </dev/null & echo $!', "sh", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return psutil.Process(int(launcher.stdout))
+
+
+def _kill(proc: psutil.Process) -> None:
+    with contextlib.suppress(psutil.Error):
+        proc.kill()
+        proc.wait(5)

@@ -197,24 +197,42 @@ def resolve(params: TargetParams, ctx: FaultContext) -> list[Target]:
     return found
 
 
-def _protected(ctx: FaultContext) -> set[int]:
-    protected = {1, 2, os.getpid(), *ctx.protected_pids}
+def _descendants(pid: int) -> set[int]:
+    try:
+        return {p.pid for p in psutil.Process(pid).children(recursive=True)}
+    except psutil.Error:
+        return set()
+
+
+def _protected(ctx: FaultContext, supervised: Mapping[int, str]) -> set[int]:
+    """PIDs no fault may touch: init, the controller, its parents, and its own helpers.
+
+    The controller's helpers are its descendants that are not part of a supervised
+    process's tree: the watchdog, hogs, an embedded proxy server, probes.
+    """
+    me = os.getpid()
+    protected = {1, 2, me, *ctx.protected_pids}
     with contextlib.suppress(psutil.Error):
-        protected.update(p.pid for p in psutil.Process().parents())
-    return protected
+        protected.update(p.pid for p in psutil.Process(me).parents())
+    system_under_test = set(supervised)
+    for pid in supervised:
+        system_under_test |= _descendants(pid)
+    return protected | (_descendants(me) - system_under_test)
 
 
 def check_allowed(targets: Sequence[Target], ctx: FaultContext) -> None:
     """Raise FaultRefused (before anything is done) if any target is outside the blast radius."""
-    protected = _protected(ctx)
     supervised = _supervised_pids(ctx)
+    protected = _protected(ctx, supervised)
     patterns = [re.compile(p) for p in ctx.allowed_process_patterns]
     for target in targets:
         what = f"pid {target.pid} ({target.cmdline[:80] or 'kernel thread'})"
         if target.pid == 1:
             raise FaultRefused(f"refused: {what} is PID 1 (init); it is never a target")
         if target.pid in protected:
-            raise FaultRefused(f"refused: {what} is the workbench itself or one of its parents")
+            raise FaultRefused(
+                f"refused: {what} is the workbench itself, one of its parents or its helpers"
+            )
         if not target.cmdline:
             raise FaultRefused(f"refused: {what} is a kernel thread")
         if target.pid in supervised:
