@@ -125,3 +125,21 @@ async def test_toxicity_zero_never_acts(proxied: Any, client: Any) -> None:
         await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert (await client.response())[0] == 200
     assert proxied.count("http_error_downstream") == 0
+
+
+async def test_expect_continue_interim_is_not_edited_final_is(proxied: Any, client: Any) -> None:
+    import time
+
+    proxied.add("http_header", name="h", replace={"X-Edited": "1"})
+    proxied.add("http_latency", name="l", latency_ms=150)
+    proxied.add("http_abort", name="a", path="/never")
+    t0 = time.monotonic()
+    await client.send(
+        b"POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+    )
+    status, headers, _, raw = await client.response()
+    assert (status, raw) == (100, b"HTTP/1.1 100 Continue\r\n\r\n")
+    assert time.monotonic() - t0 >= 0.15  # the held head is what the upstream answers
+    await client.send(b"hello")
+    status, headers, body, _ = await client.response()
+    assert (status, headers["x-edited"], body) == (200, "1", b"POST /e 5")
