@@ -37,8 +37,8 @@ from chaos_workbench.proxy.http._framing import (
     RequestHead,
     ResponseFramer,
     ResponseHead,
-    split_headers,
 )
+from chaos_workbench.proxy.http._heads import split_headers
 from chaos_workbench.proxy.http.stats import COUNTERS
 
 __all__ = [

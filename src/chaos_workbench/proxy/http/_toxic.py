@@ -19,6 +19,7 @@ and would be framed again; add HTTP toxics next to each other.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
@@ -54,9 +55,9 @@ class HttpToxic(Toxic[A], Generic[A]):
     def reverse_pipe(self, ctx: PipeContext) -> Pipe | None:
         return _HttpPipe(ctx, self)
 
+    @abstractmethod
     def act(self, plan: RequestPlan, ctx: PipeContext) -> bool:
         """Edit ``plan`` for a matched request; True if the toxic acted (it is counted)."""
-        raise NotImplementedError
 
     def matches(self, head: RequestHead) -> bool:
         return self.attributes.matches(head)
