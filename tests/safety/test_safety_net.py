@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from chaos_workbench.faults import _cgroups as cg
 from chaos_workbench.processes._spawn import port_open, process_running, read_pid_file
 from chaos_workbench.safety import SafetyNet, revert_run
-from chaos_workbench.safety.actions import DeletePath
+from chaos_workbench.safety.actions import DeletePath, StartProcess
 from chaos_workbench.safety.cli import app
 from chaos_workbench.safety.leases import read_leases
 
@@ -132,10 +132,16 @@ async def test_lease_is_durable_updated_and_released(run_dir: Path) -> None:
         assert read_leases(run_dir)[0][0][1].actions == (DeletePath(path=str(victim)),)
         lease.release()
         assert read_leases(run_dir)[0] == []
-        # a lease left at exit is reverted by the net itself
+        # a lease left at exit is reverted by the net itself, except process restarts
+        # (the supervisor is stopping everything: a restart would outlive the run)
         victim.write_text("x")
-        net.lease("exp 2", "disk fill", [DeletePath(path=str(victim))])
+        marker = run_dir / "restarted"
+        restart = StartProcess(name="db", command=("/bin/sh", "-c", f"touch {marker}"))
+        net.lease("exp 2", "disk fill", [DeletePath(path=str(victim)), restart])
     assert not victim.exists()
+    assert net.exit_report is not None
+    assert net.exit_report.leases[0].outcomes[1].detail.startswith("skipped")
+    assert not marker.exists()
     assert not watchdog.is_running()  # stopped (and reaped) with the net
     events = [
         json.loads(line)["event"] for line in (run_dir / "journal.jsonl").read_text().splitlines()

@@ -278,7 +278,10 @@ class Supervisor:
             managed = self._procs[name]
             if managed.spec.command is None:
                 continue
-            await self.stop(name, grace_s=2.0)
+            try:
+                await self.stop(name, grace_s=2.0)
+            except SupervisorError as exc:  # one stubborn process must not keep the rest
+                self.notes.append(str(exc))
             for group in managed.cgroups.values():
                 try:
                     await asyncio.to_thread(cg.remove, group)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chaos_workbench.safety.executor import Outcome, execute_all
+from chaos_workbench.safety.executor import Outcome, execute
 from chaos_workbench.safety.leases import (
     append_journal,
     controller_alive,
@@ -51,14 +51,24 @@ class CleanupReport:
         return not self.leases and not self.problems and self.skipped is None
 
 
-def revert_run(run_dir: Path, *, source: str, reason: str) -> CleanupReport:
-    """Carry out and journal every outstanding lease of ``run_dir``."""
+def revert_run(
+    run_dir: Path, *, source: str, reason: str, skip: frozenset[str] = frozenset()
+) -> CleanupReport:
+    """Carry out and journal every outstanding lease of ``run_dir``.
+
+    Actions whose ``action`` name is in ``skip`` are reported as done without running
+    (at the clean end of a run, restarting a supervised process that the supervisor is
+    stopping anyway would only leave it behind).
+    """
     report = CleanupReport(run_dir)
     leases, report.problems = read_leases(run_dir)
     for problem in report.problems:
         append_journal(run_dir, "safety.lease_unreadable", source=source, detail=problem)
     for path, lease in leases:
-        outcomes = tuple(execute_all(lease.actions))
+        outcomes = tuple(
+            Outcome(a, True, f"skipped: {reason}") if a.action in skip else execute(a)
+            for a in lease.actions
+        )
         result = LeaseOutcome(lease.id, lease.experiment, lease.fault, outcomes)
         report.leases.append(result)
         for outcome in outcomes:

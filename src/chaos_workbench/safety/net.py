@@ -14,8 +14,10 @@ While the net is open the controller rewrites a heartbeat every ``renew_every_s`
 watchdog (its own session, outliving the controller) reverts every outstanding lease when
 the controller dies or its heartbeat is older than ``deadline_s``. On entry the net also
 reverts leftovers of earlier runs under the same root whose controller is gone (the
-"watchdog was killed too" case); on exit it reverts anything still leased, then stops the
-watchdog. If the watchdog dies during the run, the renewal task starts a new one.
+"watchdog was killed too" case); on exit it reverts anything still leased (except
+``StartProcess``: at the end of a run the supervisor stops every process, and a restart
+would outlive it), then stops the watchdog. If the watchdog dies during the run, the
+renewal task starts a new one.
 
 Exceptions::
 
@@ -196,7 +198,11 @@ class SafetyNet:
             self._renew_task = None
         if self.outstanding():
             self.exit_report = await asyncio.to_thread(
-                revert_run, self.run_dir, source="controller", reason="run ended with leases"
+                revert_run,
+                self.run_dir,
+                source="controller",
+                reason="the run is ending and its supervisor stops every process",
+                skip=frozenset({"start_process"}),
             )
         watchdog, self._watchdog = self._watchdog, None
         write_atomic(safety_dir(self.run_dir) / "stop", b"stop\n", durable=False)
