@@ -6,11 +6,10 @@ TCP chunk) and understand keep-alive, pipelining, chunked bodies, ``Expect:
 100-continue``, HEAD and 1xx responses; traffic that is not HTTP/1.x passes through
 untouched and is counted (:func:`http_traffic_stats`). See ``docs/http-toxics.md``.
 
-Module map: ``_heads`` (one head, parsed and checked by httptools), ``_framing``
-(sans-IO message boundaries), ``_session``
-(one connection's request/response bookkeeping), ``_toxic`` (how the toxics share a
-session inside the proxy's pipe chains), ``_match`` (method and path patterns), and one
-file per toxic type.
+Module map: ``_heads`` (one head, parsed and checked by httptools), ``_framing`` (sans-IO
+message boundaries), ``_session`` (one connection's request/response bookkeeping),
+``_toxic`` (how the toxics share a session inside the proxy's pipe chains), ``_match``
+(method and path patterns), ``stats`` (passthrough counters), one file per toxic type.
 """
 
 from __future__ import annotations
