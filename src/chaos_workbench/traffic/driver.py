@@ -76,6 +76,12 @@ class DriverStats:
     connections_open: int
     behind_schedule_windows: int
     windows: int
+    send_span_s: float = 0.0  # from the run's start to the last request actually sent
+
+    @property
+    def send_rate_per_s(self) -> float:
+        """Requests per second as actually sent: below target when the driver fell behind."""
+        return (self.sent - 1) / self.send_span_s if self.sent > 1 and self.send_span_s else 0.0
 
     @property
     def achieved_rate_per_s(self) -> float:
@@ -136,6 +142,7 @@ class LoadDriver:
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy_peak = 0
         self._sent = 0
+        self._last_send_ns = 0
         self._opened = 0
         self._start_ns = 0
         self._end_ns: int | None = None
@@ -230,6 +237,7 @@ class LoadDriver:
             total=recorder.total,
             elapsed_s=elapsed_ns / 1e9,
             sent=self._sent,
+            send_span_s=(self._last_send_ns - self._start_ns) / 1e9 if self._sent else 0.0,
             target_rate_per_s=None if self._closed_loop else self._profile.peak_rate_per_s,
             connections_opened=self._opened,
             connections_open=len(self._idle) + len(self._busy) + self._connecting,
@@ -287,6 +295,7 @@ class LoadDriver:
         self, conn: Connection, intended_ns: int, now: int, index: int, retried: bool
     ) -> None:
         self._sent += 1
+        self._last_send_ns = now
         conn.send(
             self._mix.render(index),
             intended_ns,

@@ -20,7 +20,8 @@ class LoadSummary(BaseModel):
     mode: str  # "open" or "closed"
     duration_s: float = Field(ge=0)
     target_rate_per_s: float | None
-    achieved_rate_per_s: float = Field(ge=0)
+    achieved_rate_per_s: float = Field(ge=0)  # requests completed / run duration
+    sent_rate_per_s: float = Field(ge=0)  # requests / time from start to the last send
     requests: int = Field(ge=0)
     successes: int = Field(ge=0)
     success_ratio: float | None
@@ -55,6 +56,7 @@ def summarize(stats: DriverStats, *, url: str, mode: str, interrupted: bool) -> 
         duration_s=round(stats.elapsed_s, 3),
         target_rate_per_s=stats.target_rate_per_s,
         achieved_rate_per_s=round(stats.achieved_rate_per_s, 2),
+        sent_rate_per_s=round(stats.send_rate_per_s, 2),
         requests=total.requests,
         successes=total.successes,
         success_ratio=total.success_ratio,
