@@ -1,6 +1,6 @@
 """Benchmark of the load driver, printed as ratios measured side by side in one run.
 
-    bash bench/install_load_tools.sh          # nginx + wrk (OS packages), locust (PyPI)
+    bash bench/install_load_tools.sh   # nginx + wrk (OS packages, via install_tools.sh), locust
     .venv/bin/python bench/load_bench.py      # full: ~5 min
     .venv/bin/python bench/load_bench.py --quick
 
