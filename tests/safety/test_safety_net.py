@@ -225,6 +225,14 @@ def test_watchdog_killed_too_then_cleanup_and_next_run_revert(
     result = runner.invoke(app, ["cleanup", str(t.run_dir)])
     assert result.exit_code == 0
     assert "nothing to clean" in result.output
+    # the crashed run's system under test is still up; --stop-processes takes it down
+    server = t.pid_of("server")
+    assert server is not None
+    assert process_running(server)
+    result = runner.invoke(app, ["cleanup", "--stop-processes", str(t.run_dir)])
+    assert f"stopped server (pid {server})" in result.output
+    poll(lambda: not process_running(server), 5, "server stopped")
+    assert not [g for g in Path("/sys/fs/cgroup").glob("*/cwb-*") if _owned_by(g, t.run_dir)]
 
     # the same situation again, cleaned this time by the next run's safety net
     t2 = trial("disk", name="run2")

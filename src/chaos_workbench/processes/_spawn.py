@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import socket
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 
 __all__ = [
     "TAG_ENV",
+    "cgroup_prefix",
     "port_open",
     "port_open_async",
     "process_running",
@@ -47,6 +49,11 @@ def wrap_in_cgroups(
         return list(argv)
     env["CWB_CGROUPS"] = ":".join(str(d) for d in cgroup_dirs)
     return ["/bin/sh", "-c", _WRAPPER, "cwb-exec", *argv]
+
+
+def cgroup_prefix(run_dir: Path) -> str:
+    """The name prefix of the cgroups a run's supervisor creates (``cwb-<hash of run_dir>``)."""
+    return "cwb-" + hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:8]
 
 
 def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import signal
 import time
@@ -33,6 +32,7 @@ from chaos_workbench.experiments.schema import ProcessSpec, ReadinessSpec
 from chaos_workbench.faults import _cgroups as cg
 from chaos_workbench.faults.base import FaultError
 from chaos_workbench.processes._spawn import (
+    cgroup_prefix,
     port_open_async,
     process_running,
     read_pid_file,
@@ -85,8 +85,7 @@ class Supervisor:
         self.cgroup_version = cgroup_version
         self.notes: list[str] = []  # what the machine did not allow, for the report
         self._procs = {spec.name: _Managed(spec) for spec in specs}
-        digest = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:8]
-        self._cgroup_prefix = f"cwb-{digest}"
+        self._cgroup_prefix = cgroup_prefix(run_dir)
 
     async def __aenter__(self) -> Supervisor:
         await self.start_all()

@@ -7,9 +7,15 @@ succeeded, so a failed revert is retried by the next cleanup instead of being fo
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chaos_workbench.faults import _cgroups as cg
+from chaos_workbench.processes._spawn import cgroup_prefix, process_running, read_pid_file
 from chaos_workbench.safety.executor import Outcome, execute
 from chaos_workbench.safety.leases import (
     append_journal,
@@ -18,7 +24,14 @@ from chaos_workbench.safety.leases import (
     read_leases,
 )
 
-__all__ = ["CleanupReport", "LeaseOutcome", "clean_orphans", "revert_run", "run_dirs_under"]
+__all__ = [
+    "CleanupReport",
+    "LeaseOutcome",
+    "clean_orphans",
+    "revert_run",
+    "run_dirs_under",
+    "stop_processes",
+]
 
 DEFAULT_RUNS_ROOT = Path(".cwb/runs")
 
@@ -123,3 +136,32 @@ def clean_orphans(
             continue
         reports.append(revert_run(run_dir, source=source, reason="leftover leases"))
     return reports
+
+
+def stop_processes(run_dir: Path, *, grace_s: float = 3.0) -> list[str]:
+    """Stop the supervised processes a dead run left running, and remove their cgroups.
+
+    After a crash the watchdog keeps (and restarts) the system under test on purpose; this
+    is the explicit way to take it down (``cwb cleanup --stop-processes``).
+    """
+    done: list[str] = []
+    for pid_file in sorted((run_dir / "pids").glob("*.pid")):
+        pid = read_pid_file(pid_file)
+        if pid is None or not process_running(pid):
+            continue
+        for sig in (signal.SIGTERM, signal.SIGCONT):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, sig)
+        deadline = time.monotonic() + grace_s
+        while process_running(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        done.append(f"stopped {pid_file.stem} (pid {pid})")
+    prefix = cgroup_prefix(run_dir)
+    root = Path("/sys/fs/cgroup")  # v2 alone is mounted here; v1 and hybrid one level down
+    for group in sorted([*root.glob(f"{prefix}-*"), *root.glob(f"*/{prefix}-*")]):
+        if group.is_dir():
+            cg.remove(cg.at(group))
+            done.append(f"removed cgroup {group}")
+    return done

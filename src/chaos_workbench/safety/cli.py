@@ -3,6 +3,8 @@
 ``cleanup`` reverts, from the lease files, whatever runs left behind: with no argument it
 looks at every run directory under ``.cwb/runs``. A run whose controller is still alive is
 left alone unless ``--force``. It prints each action it carried out, or "nothing to clean".
+The supervised processes of a crashed run are kept running (the watchdog even restarts a
+killed one); ``--stop-processes`` stops them and removes their cgroups.
 Exit code 0 when everything was reverted (or nothing was needed), 1 when an action failed.
 """
 
@@ -20,6 +22,8 @@ from chaos_workbench.safety.cleanup import (
     clean_orphans,
     run_dirs_under,
 )
+from chaos_workbench.safety.cleanup import stop_processes as stop_leftovers
+from chaos_workbench.safety.leases import controller_alive
 from chaos_workbench.safety.watchdog import watch
 
 __all__ = ["app", "cleanup", "print_reports", "watchdog"]
@@ -40,11 +44,20 @@ def cleanup(
     ),
     root: Path = typer.Option(DEFAULT_RUNS_ROOT, help="Where runs live, when none is given."),
     force: bool = typer.Option(False, help="Also revert runs whose controller looks alive."),
+    stop_processes: bool = typer.Option(
+        False, help="Also stop the supervised processes that dead runs left running."
+    ),
 ) -> None:
     """Revert every fault that a crashed or killed run left behind."""
     dirs = list(run_dirs) if run_dirs else run_dirs_under(root)
     reports = clean_orphans(dirs, source="cleanup", force=force)
-    ok = print_reports(reports, Console(soft_wrap=True))  # paths stay on one line
+    console = Console(soft_wrap=True)  # paths stay on one line
+    ok = print_reports(reports, console)
+    if stop_processes:
+        for run_dir in dirs:
+            if force or not controller_alive(run_dir):
+                for line in stop_leftovers(run_dir):
+                    console.print(f"{escape(str(run_dir))}: {escape(line)}")
     raise typer.Exit(0 if ok else 1)
 
 
