@@ -57,7 +57,7 @@ def test_request_boundaries_survive_any_split(step: int) -> None:
     framer = RequestFramer()
     events: list[object] = []
     for i in range(0, len(PIPELINE), step):
-        events += framer.feed(PIPELINE[i : i + step])
+        events += list(framer.feed(PIPELINE[i : i + step]))
     msgs = _messages(events)
     assert b"".join(msgs) == PIPELINE  # byte-exact, nothing lost or added
     assert [m.split(b" ", 2)[1] for m in msgs] == [b"/a", b"/up", b"/c", b"/d"]
@@ -73,7 +73,7 @@ def test_responses_follow_request_methods() -> None:
         b"HTTP/1.1 204 No Content\r\n\r\n"
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
     )
-    msgs = _messages(framer.feed(stream))
+    msgs = _messages(list(framer.feed(stream)))
     assert b"".join(msgs) == stream
     assert len(msgs) == 3
 
@@ -81,19 +81,19 @@ def test_responses_follow_request_methods() -> None:
 def test_non_http_goes_opaque_at_once_and_keeps_every_byte() -> None:
     framer = RequestFramer()
     data = b"\x16\x03\x01\x02\x00binary tls hello"
-    assert framer.feed(data) == [Opaque(data)]
-    assert framer.feed(b"more") == [Opaque(b"more")]
+    assert list(framer.feed(data)) == [Opaque(data)]
+    assert list(framer.feed(b"more")) == [Opaque(b"more")]
 
 
 def test_a_line_protocol_is_not_held_waiting_for_a_blank_line() -> None:
     framer = RequestFramer()
-    assert framer.feed(b"PING ") == []  # could still be a request line
-    assert framer.feed(b"x\r\n") == [Opaque(b"PING x\r\n")]
+    assert list(framer.feed(b"PING ")) == []  # could still be a request line
+    assert list(framer.feed(b"x\r\n")) == [Opaque(b"PING x\r\n")]
 
 
 def test_interim_and_upgrade() -> None:
     framer = ResponseFramer(lambda: "GET")
-    evs = framer.feed(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: ws\r\n\r\n\x81\x05hello")
+    evs = list(framer.feed(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: ws\r\n\r\n\x81\x05hello"))
     assert isinstance(evs[0], Head)
     assert isinstance(evs[1], End)
     assert evs[2] == Opaque(b"\x81\x05hello")
@@ -176,7 +176,7 @@ def test_header_edits_and_latency_plan() -> None:
 def test_http2_preface_is_not_http1() -> None:
     framer = RequestFramer()
     preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04"
-    assert framer.feed(preface) == [Opaque(preface)]
+    assert list(framer.feed(preface)) == [Opaque(preface)]
 
 
 def test_abort_of_a_response_delimited_by_close() -> None:
@@ -188,3 +188,18 @@ def test_abort_of_a_response_delimited_by_close() -> None:
     acts = s.from_upstream(b"HTTP/1.0 200 OK\r\n\r\nshort body")
     assert _sent(acts, up=False) == b"HTTP/1.0 200 OK\r\n\r\nshort body"
     assert isinstance(s.eof(from_client=False)[-1], Reset)
+
+
+def test_pipelined_responses_in_one_chunk_are_framed_by_their_own_request() -> None:
+    # HEAD's response has a Content-Length but no body; if it were framed by the GET before
+    # it, "HTTP/1.1 200..." of the next response would be swallowed as its body.
+    def edit(plan: RequestPlan) -> None:
+        plan.response_edits.append(HeaderEdits(add=(("X", plan.head.method),)))
+
+    s = HttpSession([_Rule(edit)])
+    s.from_client(b"GET /a HTTP/1.1\r\n\r\nHEAD /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n", 0)
+    r = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"
+    out = _sent(s.from_upstream(r + b"ok" + r + r + b"ok"), up=False)
+    assert out == (
+        r[:-2] + b"X: GET\r\n\r\nok" + r[:-2] + b"X: HEAD\r\n\r\n" + r[:-2] + b"X: GET\r\n\r\nok"
+    )

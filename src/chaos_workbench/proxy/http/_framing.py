@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -127,18 +127,28 @@ class _Framer:
         self._buf.clear()
         return data
 
-    def feed(self, data: bytes) -> list[Event]:
+    def feed(self, data: bytes) -> Iterator[Event]:
+        """The events ``data`` completes, produced lazily.
+
+        Lazily on purpose: the consumer handles each event before the next head is parsed,
+        because how a response is framed depends on which request it answers, and that is
+        known only once the previous response's ``End`` has been handled (pipelining).
+        """
         st = self._state
         if st is _State.OPAQUE:
-            return [Opaque(data)] if data else []
+            if data:
+                yield Opaque(data)
+            return
         if not self._buf and data:
             # Fast path for bulk bodies: a chunk wholly inside the body is passed on as the
             # same bytes object, without copying it through the buffer.
             if st is _State.UNTIL_CLOSE:
-                return [Body(data)]
+                yield Body(data)
+                return
             if (st is _State.LENGTH or st is _State.CHUNK_DATA) and len(data) < self._remaining:
                 self._remaining -= len(data)
-                return [Body(data)]
+                yield Body(data)
+                return
         self._buf += data
         out: list[Event] = []
         # Each pass consumes at least one byte or returns, so this ends; the bound is a guard.
@@ -146,10 +156,14 @@ class _Framer:
             if self.opaque:  # _step may have switched state
                 rest = self.go_opaque()
                 if rest:
-                    out.append(Opaque(rest))
-                return out
-            if not self._step(out):
-                return out
+                    yield Opaque(rest)
+                return
+            more = self._step(out)
+            if out:
+                yield from out
+                out.clear()
+            if not more:
+                return
         raise AssertionError("framer made no progress")  # pragma: no cover
 
     def _start_body(self, framing: Framing, length: int, out: list[Event]) -> None:
