@@ -1,0 +1,174 @@
+"""``cwb demo``: start the demo system on free ports and run the shipped demo suite on it.
+
+The suite (``demo/suite.yaml``) is an ordinary suite file; this module only prepares what
+it leaves to the environment — free loopback ports for every server and proxy, a temporary
+directory for PostgreSQL's data, the Python that runs the services, and the resilience
+mode — and hands it to the engine. The temporary directory is removed at the end, also
+after Ctrl-C; the engine stops the processes and proxies it started.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import shutil
+import socket
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from chaos_workbench.model import RunRecord
+
+__all__ = [
+    "DemoPorts",
+    "DemoRun",
+    "Resilience",
+    "demo_command",
+    "demo_env",
+    "free_ports",
+    "run_demo",
+    "suite_path",
+]
+
+
+class Resilience(enum.StrEnum):
+    """The order-service's request policy (see ``order_service``)."""
+
+    OFF = "off"
+    ON = "on"
+
+
+@dataclass(frozen=True)
+class DemoPorts:
+    """Every port the demo listens on: each dependency and its workbench proxy."""
+
+    service: int
+    db: int
+    db_proxy: int
+    cache: int
+    cache_proxy: int
+    queue: int
+    queue_proxy: int
+    payments: int
+    payments_proxy: int
+
+    @classmethod
+    def pick(cls) -> DemoPorts:
+        return cls(*free_ports(len(fields(cls))))
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (all bound at once, so never the same twice).
+
+    They are released before the servers bind them; another program could take one in
+    between, which the supervisor then reports as a process that did not become ready.
+    """
+    with ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
+
+
+def demo_env(resilience: Resilience, ports: DemoPorts, data_dir: Path) -> dict[str, str]:
+    """The ``${CWB_DEMO_*}`` variables ``suite.yaml`` refers to."""
+    env = {
+        "CWB_DEMO_PYTHON": sys.executable,
+        "CWB_DEMO_RESILIENCE": resilience.value,
+        "CWB_DEMO_DIR": str(data_dir),
+    }
+    for field in fields(ports):
+        env[f"CWB_DEMO_{field.name.upper()}_PORT"] = str(getattr(ports, field.name))
+    return env
+
+
+def suite_path() -> Path:
+    """Where the shipped demo suite is (inside the installed package)."""
+    return Path(str(resources.files("chaos_workbench.demo") / "suite.yaml"))
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """What a demo run produced, and where its files are."""
+
+    record: RunRecord
+    run_dir: Path
+    json_path: Path
+    data_dir: Path  # the system's temporary data (PostgreSQL's cluster); removed at the end
+    ports: DemoPorts
+
+
+def run_demo(
+    resilience: Resilience | str = Resilience.ON,
+    *,
+    json_path: Path | None = None,
+    run_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    only: Sequence[str] = (),
+    history: bool = True,
+) -> DemoRun:
+    """Run the demo suite against a freshly started demo system.
+
+    ``only`` names the experiments to run (all when empty); ``history=False`` keeps the
+    run out of the history database (tests).
+    """
+    from chaos_workbench.engine import run_suite
+    from chaos_workbench.engine.runner import default_run_dir
+
+    mode = Resilience(resilience)
+    run_dir = run_dir or default_run_dir(f"demo-{mode.value}")
+    json_path = json_path or run_dir / "report.json"
+    data_dir = Path(tempfile.mkdtemp(prefix="cwb-demo-"))
+    try:
+        ports = DemoPorts.pick()
+        full_env = {**os.environ, **(env or {}), **demo_env(mode, ports, data_dir)}
+        if history:
+            record = run_suite(
+                suite_path(), env=full_env, run_dir=run_dir, json_path=json_path, only=only
+            )
+        else:
+            record = run_suite(
+                suite_path(),
+                env=full_env,
+                run_dir=run_dir,
+                json_path=json_path,
+                only=only,
+                history_db=None,
+            )
+        return DemoRun(record, run_dir, json_path, data_dir, ports)
+    finally:
+        # PostgreSQL's files belong to its unprivileged user; root removes them all the same.
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def demo_command(
+    resilience: Resilience = typer.Option(
+        Resilience.ON,
+        "--resilience",
+        help="The order-service's policy: 'off' = naive calls, 'on' = timeouts, retries, "
+        "breakers and fallbacks.",
+        case_sensitive=False,
+    ),
+    json_path: Path | None = typer.Option(
+        None, "--json", help="Where to write the JSON report (default: in the run directory)."
+    ),
+    run_dir: Path | None = typer.Option(
+        None, "--run-dir", help="Where to keep the run's journal, logs and reports."
+    ),
+) -> None:
+    """Start the demo system (PostgreSQL, Valkey, NATS, payments, order-service) and run
+    the demo suite against it: four real faults, a graded scorecard."""
+    typer.echo(f"demo: order-service with --resilience {resilience.value}; suite {suite_path()}")
+    outcome = run_demo(resilience, json_path=json_path, run_dir=run_dir)
+    typer.echo(f"demo: run directory {outcome.run_dir}")
+    typer.echo(f"demo: JSON report {outcome.json_path}")
