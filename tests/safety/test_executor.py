@@ -7,7 +7,8 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -88,10 +89,10 @@ def test_signal_and_kill_guard_against_pid_reuse() -> None:
     try:
         stop = SignalProcess(pid=proc.pid, create_time=started, signal=signal.SIGSTOP)
         assert execute(stop).ok
-        assert info.status() == psutil.STATUS_STOPPED
+        _until(lambda: info.status() == psutil.STATUS_STOPPED)  # delivery is asynchronous
         cont = SignalProcess(pid=proc.pid, create_time=started, signal=signal.SIGCONT)
         assert execute(cont).ok
-        assert info.status() != psutil.STATUS_STOPPED
+        _until(lambda: info.status() != psutil.STATUS_STOPPED)
         # the same pid with another start time is another process: not touched
         stranger = KillProcess(pid=proc.pid, create_time=started - 100)
         assert "already gone" in execute(stranger).detail
@@ -146,7 +147,7 @@ def test_thaw_and_remove_cgroup_kill_what_is_inside() -> None:
         cg.freeze(group)
         thaw = ThawCgroup(path=str(group.path), version=group.version)
         assert execute(thaw).ok
-        assert psutil.Process(proc.pid).status() != psutil.STATUS_STOPPED
+        _until(lambda: psutil.Process(proc.pid).status() != psutil.STATUS_STOPPED)
         cg.freeze(group)  # removing a frozen group must still kill its processes
         remove = RemoveCgroup(path=str(group.path))
         assert execute(remove).ok
@@ -159,3 +160,10 @@ def test_thaw_and_remove_cgroup_kill_what_is_inside() -> None:
             proc.kill()
             proc.wait(5)
         cg.remove(group)
+
+
+def _until(check: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)

@@ -88,10 +88,16 @@ class ProcessPause(Fault[ProcessPauseParams]):
             await asyncio.to_thread(cg.freeze, group)
             return
         self._stopped = list(targets)
-        for target in targets:
-            for proc in reversed(_tree(target.pid)):  # children first
-                with contextlib.suppress(psutil.Error):
-                    proc.send_signal(signal.SIGSTOP)
+        procs = [p for t in targets for p in reversed(_tree(t.pid))]  # children first
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(signal.SIGSTOP)
+        # Signal delivery is asynchronous: return only once the pause is in effect.
+        for _ in range(200):  # bounded: 2 s
+            if all(_stopped_or_gone(p) for p in procs):
+                return
+            await asyncio.sleep(0.01)
+        raise FaultError(f"{self.params.target_text()} did not stop within 2 s of SIGSTOP")
 
     async def revert(self) -> None:
         if self._freezer is not None:
@@ -130,3 +136,10 @@ def _tree(pid: int) -> list[psutil.Process]:
         return [root, *root.children(recursive=True)]
     except psutil.Error:
         return []
+
+
+def _stopped_or_gone(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() in (psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return True
