@@ -153,7 +153,7 @@ class _Framer:
         out: list[Event] = []
         # Each pass consumes at least one byte or returns, so this ends; the bound is a guard.
         for _ in range(len(self._buf) + 2):
-            if self.opaque:  # _step may have switched state
+            if self._state is _State.OPAQUE:  # _step may have switched state
                 rest = self.go_opaque()
                 if rest:
                     yield Opaque(rest)

@@ -217,7 +217,7 @@ class _HttpPipe(Pipe):
         return True
 
     def _send(self, data: bytes, due_ns: int) -> None:
-        if not self._queue and due_ns <= self.ctx.now_ns():
+        if not self._queue and (due_ns == 0 or due_ns <= self.ctx.now_ns()):
             self.out.feed(data)
             return
         self._queue.append((due_ns, data))
