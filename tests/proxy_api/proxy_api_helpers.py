@@ -48,11 +48,15 @@ class ServerProcess:
     process: subprocess.Popen[bytes]
 
 
-def spawn_server(tmp_path: Path, *extra: str, timeout_s: float = 15.0) -> ServerProcess:
+def spawn_server(
+    tmp_path: Path, *extra: str, subcommand: str | None = "serve", timeout_s: float = 15.0
+) -> ServerProcess:
     """``python -m chaos_workbench.proxy.cli serve`` on an ephemeral port (sync, for
     blocking clients such as toxiproxy-python)."""
     port_file = tmp_path / "api.port"
-    argv = [sys.executable, "-m", "chaos_workbench.proxy.cli", "serve", "--port", "0"]
+    argv = [sys.executable, "-m", "chaos_workbench.proxy.cli"]
+    argv += [subcommand] if subcommand else []
+    argv += ["--port", "0"]
     argv += ["--port-file", str(port_file), *extra]
     process = subprocess.Popen(
         argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True

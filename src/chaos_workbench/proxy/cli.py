@@ -89,6 +89,9 @@ ConfigOption = Annotated[
 SeedOption = Annotated[
     int | None, typer.Option("--seed", help="Seed for toxicity and jitter (reproducible runs).")
 ]
+UvloopOption = Annotated[
+    bool, typer.Option("--uvloop/--no-uvloop", help="Run on uvloop (experimental).")
+]
 PortFileOption = Annotated[
     Path | None,
     typer.Option(
@@ -113,10 +116,11 @@ def _proxy_root(
     config: ConfigOption = None,
     seed: SeedOption = None,
     port_file: PortFileOption = None,
+    uvloop: UvloopOption = False,
 ) -> None:
     """Run the fault proxy server (same as `serve`) unless a command is given."""
     if ctx.invoked_subcommand is None:
-        serve(host=host, port=port, config=config, seed=seed, port_file=port_file)
+        serve(host=host, port=port, config=config, seed=seed, port_file=port_file, uvloop=uvloop)
 
 
 @proxy_app.command("serve")
@@ -126,6 +130,7 @@ def serve(
     config: ConfigOption = None,
     seed: SeedOption = None,
     port_file: PortFileOption = None,
+    uvloop: UvloopOption = False,
 ) -> None:
     """Run the fault proxy server with its Toxiproxy-compatible control API."""
     from chaos_workbench.proxy.config import ConfigError, load_config
@@ -138,7 +143,7 @@ def serve(
             _fail(f"invalid config file\n{exc}")
     if seed is None:
         seed = secrets.randbits(32)
-    _run(_serve(host, port, specs, seed, config, port_file))
+    _run(_serve(host, port, specs, seed, config, port_file), use_uvloop=uvloop)
 
 
 async def _serve(
@@ -203,12 +208,15 @@ async def _until_signalled() -> None:
             loop.remove_signal_handler(sig)
 
 
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    try:
+def _run(coro: Coroutine[Any, Any, T], *, use_uvloop: bool = False) -> T:
+    # The stdlib loop by default: the proxy's data path stalls on uvloop today (its
+    # transports are not asyncio.Transport instances and connections hang); --uvloop is for
+    # trying it once the data path supports it.
+    if use_uvloop:
         import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
+
+        return uvloop.run(coro)
+    return asyncio.run(coro)
 
 
 # -- the client commands -----------------------------------------------------------------------

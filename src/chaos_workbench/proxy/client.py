@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -378,10 +379,7 @@ class ProxyServerHandle:
             except TimeoutError:
                 _signal_group(self._process.pid, signal.SIGKILL)
                 await self._process.wait()
-        for leftover in self._workdir.iterdir():
-            leftover.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            self._workdir.rmdir()
+        shutil.rmtree(self._workdir, ignore_errors=True)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
