@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from chaos_workbench.experiments.schema import RequestSpec, TrafficSpec
-from chaos_workbench.traffic.driver import LoadDriver, RequestRecord
+from chaos_workbench.traffic.driver import LoadDriver
 from chaos_workbench.traffic.spec import StageSpec
+from chaos_workbench.traffic.stats import RequestRecord
 from chaos_workbench.traffic.window import ErrorKind, Window
 
 if TYPE_CHECKING:  # conftest is not importable under --import-mode=importlib at run time

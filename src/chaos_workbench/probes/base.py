@@ -22,9 +22,9 @@ from collections import deque
 from collections.abc import AsyncIterator
 from types import TracebackType
 
-from chaos_workbench.traffic.driver import DriverStats
 from chaos_workbench.traffic.recorder import WindowRecorder
 from chaos_workbench.traffic.schedule import RateProfile, intended_offsets_ns
+from chaos_workbench.traffic.stats import DriverStats
 from chaos_workbench.traffic.window import ErrorKind, Window
 
 __all__ = ["ProbeDriver", "Prober", "classify_os_error"]

@@ -7,8 +7,9 @@ This module must not import ``experiments.schema`` at run time: the schema impor
 
 from __future__ import annotations
 
-from chaos_workbench.traffic.driver import DriverStats, LoadDriver, RequestRecord
+from chaos_workbench.traffic.driver import LoadDriver
 from chaos_workbench.traffic.spec import StageSpec
+from chaos_workbench.traffic.stats import DriverStats, RequestRecord
 from chaos_workbench.traffic.summary import LoadSummary, summarize
 from chaos_workbench.traffic.window import (
     LATENCY_MAX_US,

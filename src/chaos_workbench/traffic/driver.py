@@ -31,7 +31,6 @@ import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -39,6 +38,7 @@ from chaos_workbench.traffic.http import Connection, classify_connect_error, ssl
 from chaos_workbench.traffic.recorder import WindowRecorder
 from chaos_workbench.traffic.requests import RequestMix, Target
 from chaos_workbench.traffic.schedule import RateProfile, intended_offsets_ns
+from chaos_workbench.traffic.stats import DriverStats, RequestRecord
 from chaos_workbench.traffic.window import ErrorKind, Window
 
 if TYPE_CHECKING:  # the schema imports traffic.spec: a runtime import would be a cycle
@@ -50,47 +50,6 @@ _SWEEP_S = 0.05  # timeouts, window emission and pool trimming run at 20 Hz
 _TRIM_EVERY_S = 1.0
 _AUTO_MAX_CONNECTIONS = 1024  # file descriptors are plentiful; ephemeral ports less so
 _RECONNECT_PAUSE_S = 0.001  # closed loop: a failed user retries after 1 ms, not in a hot spin
-
-
-@dataclass(frozen=True, slots=True)
-class RequestRecord:
-    """One request's outcome, for the optional per-request hook (not kept by the driver)."""
-
-    intended_ns: int
-    sent_ns: int  # 0 when it never left (no connection in time)
-    latency_ms: float  # from the intended send time
-    status: int | None
-    bytes_received: int
-    error: ErrorKind | None
-
-
-@dataclass(frozen=True, slots=True)
-class DriverStats:
-    """Running totals of a run: all emitted windows merged, plus the driver's own health."""
-
-    total: Window
-    elapsed_s: float
-    sent: int
-    target_rate_per_s: float | None  # None in closed loop
-    connections_opened: int
-    connections_open: int
-    behind_schedule_windows: int
-    windows: int
-    send_span_s: float = 0.0  # from the run's start to the last request actually sent
-
-    @property
-    def send_rate_per_s(self) -> float:
-        """Requests per second as actually sent: below target when the driver fell behind."""
-        return (self.sent - 1) / self.send_span_s if self.sent > 1 and self.send_span_s else 0.0
-
-    @property
-    def achieved_rate_per_s(self) -> float:
-        return self.total.requests / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-    @property
-    def behind_schedule(self) -> bool:
-        """True when the driver could not keep its plan in some window: trust it less."""
-        return self.behind_schedule_windows > 0
 
 
 class LoadDriver:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chaos_workbench.traffic.driver import DriverStats
+from chaos_workbench.traffic.stats import DriverStats
 
 __all__ = ["LoadSummary", "summarize"]
 
