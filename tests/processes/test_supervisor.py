@@ -208,3 +208,29 @@ def test_cgroup_v2_memory_limit_where_the_controller_exists() -> None:
         assert cg.memory_limit_bytes(group) == 1 << 26
     finally:
         cg.remove(group)
+
+
+async def test_a_memory_limit_the_machine_refuses_is_reported(run_dir: Path) -> None:
+    try:
+        probe = cg.create("memory", f"cwb-test-probe-{os.getpid()}", version=2)
+    except cg.CgroupUnavailable:
+        pass
+    else:
+        cg.remove(probe)
+        pytest.skip("this machine has a cgroup v2 memory controller: nothing is refused")
+    spec = ProcessSpec(
+        name="app",
+        command=(sys.executable, "-c", "print('up', flush=True); import time; time.sleep(60)"),
+        ready=ReadinessSpec(log_line="up"),
+        memory_limit_mb=64,
+    )
+    async with Supervisor([spec], run_dir=run_dir, cgroup_version=2) as sup:
+        assert sup.pid("app") is not None  # runs, without the limit
+        (note,) = sup.notes
+        assert "memory_limit_mb=64 not applied" in note
+        assert "'memory' controller" in note
+    strict = Supervisor([spec], run_dir=run_dir, cgroup_version=2, require_limits=True)
+    with pytest.raises(SupervisorError, match="memory_limit_mb=64 not applied"):
+        await strict.start_all()
+    await strict.aclose()
+    assert strict.pid("app") is None

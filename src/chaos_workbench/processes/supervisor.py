@@ -30,7 +30,8 @@ from typing import BinaryIO
 
 from chaos_workbench.experiments.schema import ProcessSpec, ReadinessSpec
 from chaos_workbench.faults import _cgroups as cg
-from chaos_workbench.faults.base import FaultError
+from chaos_workbench.faults._targets import SupervisorLike
+from chaos_workbench.faults.base import FaultError, ProcessControl
 from chaos_workbench.processes._spawn import (
     cgroup_prefix,
     port_open_async,
@@ -368,3 +369,8 @@ def _tail(path: Path, lines: int = 10) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def _conforms(supervisor: Supervisor) -> tuple[ProcessControl, SupervisorLike]:
+    """Never called: mypy checks here that Supervisor satisfies both protocols."""
+    return supervisor, supervisor
