@@ -35,7 +35,7 @@ def test_proxy_commands_round_trip(api_url: str) -> None:
     code, out, _ = run(proxy_app, "create", "redis", "-u", "127.0.0.1:6379", "--api", api_url)
     assert code == 0
     assert out.startswith("Created new proxy redis listening on 127.0.0.1:")
-    code, out, _ = run(proxy_app, "list", "--api", api_url)
+    code, out, _ = run(proxy_app, "list", "--host", api_url)  # toxiproxy-cli's spelling
     assert code == 0
     assert "redis" in out
     assert "127.0.0.1:6379" in out

@@ -4,7 +4,7 @@
 127.0.0.1:8474, like ``toxiproxy-server``; ``--config`` loads a Toxiproxy JSON config and
 ``--seed`` makes toxicity and jitter reproducible (a seed is chosen and printed otherwise).
 The other commands are a client like ``toxiproxy-cli``, for our server or a real Toxiproxy
-(``--api``, default ``$TOXIPROXY_URL`` or http://127.0.0.1:8474):
+(``--api`` or ``--host``, default ``$TOXIPROXY_URL`` or http://127.0.0.1:8474):
 
     cwb proxy list | create NAME -u UPSTREAM [-l LISTEN] | toggle NAME | delete NAME | inspect NAME
     cwb toxic add PROXY -t TYPE [-n NAME] [--upstream] [--toxicity T] [-a key=value ...]
@@ -73,8 +73,9 @@ ApiOption = Annotated[
     str,
     typer.Option(
         "--api",
+        "--host",  # toxiproxy-cli's name for it
         envvar="TOXIPROXY_URL",
-        help="URL of the Toxiproxy-compatible API.",
+        help="URL of the Toxiproxy-compatible API (toxiproxy-cli: --host).",
         show_default=True,
     ),
 ]
