@@ -153,6 +153,10 @@ class SafetyNet:
         deadline = time.monotonic() + _WATCHDOG_START_TIMEOUT_S
         while not ready_file.exists():
             if self._watchdog.returncode is not None or time.monotonic() > deadline:
+                if self._watchdog.returncode is None:
+                    self._watchdog.kill()
+                await self._watchdog.wait()
+                self._watchdog = None
                 raise SafetyError(f"the watchdog did not start; see {log}")
             await asyncio.sleep(0.02)
 
@@ -160,14 +164,17 @@ class SafetyNet:
         while True:
             await asyncio.sleep(self.renew_every_s)
             write_heartbeat(self.run_dir, next(self._beats))
-            if self._watchdog is not None and self._watchdog.returncode is not None:
+            if self._watchdog is None or self._watchdog.returncode is not None:
                 append_journal(
                     self.run_dir,
                     "safety.watchdog_restarted",
                     source="controller",
-                    exit_code=self._watchdog.returncode,
+                    exit_code=self._watchdog.returncode if self._watchdog else None,
                 )
-                await self._start_watchdog()
+                try:
+                    await self._start_watchdog()
+                except SafetyError as exc:  # keep renewing; try again next round
+                    append_journal(self.run_dir, "safety.watchdog_restart_failed", detail=str(exc))
 
     def lease(self, experiment: str, fault: str, actions: Sequence[RevertAction]) -> Lease:
         """Write (and fsync) a lease for a fault about to be applied."""
