@@ -164,14 +164,20 @@ class ResilientOrders:
         except DependencyError as exc:
             if cached is not None:
                 return Reply(200, cached.order, source="stale-cache")
-            waiting = next((o for o in self.outbox.items() if o.id == order_id), None)
+            waiting = self._in_outbox(order_id)
             if waiting is not None:
                 return Reply(200, waiting, source="outbox")
             return Reply(503, error=str(exc))
         if order is None:
+            waiting = self._in_outbox(order_id)  # accepted, not yet flushed to the db
+            if waiting is not None:
+                return Reply(200, waiting, source="outbox")
             return Reply(404, error=f"no order {order_id}")
         await self._cache_put(order)
         return Reply(200, order, source="db")
+
+    def _in_outbox(self, order_id: str) -> Order | None:
+        return next((o for o in self.outbox.items() if o.id == order_id), None)
 
     async def create(self, sku: str, qty: int) -> Reply:
         order_id = uuid.uuid4().hex
