@@ -59,7 +59,8 @@ class HttpError(ToxicFault[HttpErrorParams]):
             attributes["method"] = self.params.method
         if self.params.path is not None:
             attributes["path"] = self.params.path
-        # The HTTP toxics see requests on the upstream stream (client → server).
+        # An HTTP toxic acts on requests and responses whatever its stream; "upstream"
+        # names it after what it matches (requests, client → server).
         return (ToxicPlan(self.toxic_name("upstream"), "http_error", "upstream", attributes),)
 
     def describe(self) -> str:

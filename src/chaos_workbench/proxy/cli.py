@@ -242,7 +242,7 @@ def _call(api: str, action: Callable[[ToxiproxyClient], Awaitable[T]]) -> T:
 
 @proxy_app.command("list")
 def list_proxies(api: ApiOption = DEFAULT_API) -> None:
-    """List the proxies and how many toxics each has."""
+    """List the proxies and their toxics."""
     proxies = _call(api, lambda c: c.proxies())
     if not proxies:
         _out.print("no proxies", markup=False)
