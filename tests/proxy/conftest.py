@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -22,3 +23,12 @@ async def echo_upstream() -> AsyncIterator[Upstream]:
 async def manager() -> AsyncIterator[ProxyManager]:
     async with ProxyManager(rng=random.Random(1234)) as mgr:
         yield mgr
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Run every proxy test on the stdlib loop and on uvloop (what ``cwb proxy`` uses)."""
+    import uvloop
+
+    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}

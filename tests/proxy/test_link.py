@@ -118,21 +118,28 @@ async def test_toxic_add_remove_cycles_under_load(manager: ProxyManager, sink: U
         ToxicSpec(type="noop", stream="upstream"),
         ToxicSpec(type="latency", name="down", attributes={"latency": 1}),
     ]
-    send = asyncio.create_task(_send_and_digest(info.listen, payload))
     rng = random.Random(5)
+    reader, writer = await open_client(info.listen)
+    piece = 256 * 1024
     cycles = 0
-    while not send.done() and cycles < 1000:
-        spec = rng.choice(specs)
-        name = spec.name or f"{spec.type}_{spec.stream}"
-        if any(t.name == name for t in manager.toxics("p")):
-            manager.remove_toxic("p", name)
-        else:
-            manager.add_toxic("p", spec)
-        cycles += 1
-        await asyncio.sleep(0.001)
-    result = await asyncio.wait_for(send, 60)
-    assert result == f"{hashlib.sha256(payload).hexdigest()} {len(payload)}\n"
-    assert cycles > 20
+    for offset in range(0, len(payload), piece):
+        writer.write(payload[offset : offset + piece])
+        for _ in range(3):  # three changes between two writes: always under load
+            spec = rng.choice(specs)
+            name = spec.name or f"{spec.type}_{spec.stream}"
+            if any(t.name == name for t in manager.toxics("p")):
+                manager.remove_toxic("p", name)
+            else:
+                manager.add_toxic("p", spec)
+            cycles += 1
+        await writer.drain()
+        await asyncio.sleep(0)
+    writer.write_eof()
+    line = await asyncio.wait_for(reader.readline(), 60)
+    writer.close()
+    await writer.wait_closed()
+    assert line.decode() == f"{hashlib.sha256(payload).hexdigest()} {len(payload)}\n"
+    assert cycles == 384
 
 
 async def test_half_close_client_still_gets_whole_response(manager: ProxyManager) -> None:

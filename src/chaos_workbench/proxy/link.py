@@ -26,7 +26,7 @@ import contextlib
 import socket
 import struct
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from chaos_workbench.proxy.toxics.base import Pipe, PipeContext, Stream, Toxic
 
@@ -64,9 +64,9 @@ class _Side(asyncio.Protocol):
 
     # -- asyncio callbacks ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.set_write_buffer_limits(high=WRITE_HIGH_BYTES)
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=WRITE_HIGH_BYTES)
         if self.is_client:
             self.link.accepted()
 
@@ -78,9 +78,11 @@ class _Side(asyncio.Protocol):
             sink = flow.sink_transport
             if sink is not None:
                 sink.write(data)
+            else:
+                self.early(data)
         else:
             head.feed(data)
-            if flow.held_bytes() > CHAIN_HIGH_BYTES:
+            if flow.backlog() > CHAIN_HIGH_BYTES:
                 self.pause(_PAUSE_CHAIN)
 
     def eof_received(self) -> bool:
@@ -92,14 +94,30 @@ class _Side(asyncio.Protocol):
         self.link.side_lost(self, exc)
 
     def pause_writing(self) -> None:
-        src = self.outflow.source
-        if src is not None:
-            src.pause(_PAUSE_SINK)
+        flow = self.outflow
+        flow.sink_full = True
+        # On the fast path a full sink pauses the source. With a chain, the sink's buffer
+        # counts towards the chain's backlog instead: pausing the source each time a latency
+        # toxic releases a burst would leave a gap in the pipeline one delay later.
+        if flow.head is None and flow.source is not None:
+            flow.source.pause(_PAUSE_SINK)
 
     def resume_writing(self) -> None:
-        src = self.outflow.source
-        if src is not None:
-            src.resume(_PAUSE_SINK)
+        flow = self.outflow
+        flow.sink_full = False
+        if flow.source is not None:
+            flow.source.resume(_PAUSE_SINK)
+            flow.check_resume()
+
+    def early(self, data: bytes) -> None:
+        """Bytes that came before the upstream connected: keep them, stop reading.
+
+        uvloop starts reading right after ``connection_made`` even if it paused reading, so
+        the pause in ``Link.accepted`` is not enough on its own.
+        """
+        self.inflow.pending.append(data)
+        if self.transport is not None and not self.lost:
+            self.transport.pause_reading()
 
     # -- flow control ----------------------------------------------------------------------
     def pause(self, bit: int) -> None:
@@ -126,13 +144,7 @@ class _Sink:
         transport = flow.sink_transport
         if transport is not None and not transport.is_closing():
             transport.write(data)
-        src = flow.source
-        if (
-            src is not None
-            and src.pause_bits & _PAUSE_CHAIN
-            and flow.held_bytes() < CHAIN_LOW_BYTES
-        ):
-            src.resume(_PAUSE_CHAIN)
+        flow.check_resume()
 
     def feed_eof(self) -> None:
         self.flow.deliver_eof()
@@ -161,16 +173,28 @@ class Flow:
         self.head: Pipe | None = None  # None: the fast path
         self.end = _Sink(self)
         self.nbytes = 0  # bytes read from the source (live metric)
+        self.sink_full = False  # the sink's transport asked us to pause writing
+        self.pending: list[bytes] = []  # bytes read before the upstream connected
         self.eof_in = False
         self.eof_out = False
 
-    def held_bytes(self) -> int:
-        return sum(e.pipe.held_bytes for e in self.entries)
+    def backlog(self) -> int:
+        """Bytes held by the chain plus those waiting in the sink's write buffer."""
+        held = sum(e.pipe.held_bytes for e in self.entries)
+        transport = self.sink_transport
+        return held + (transport.get_write_buffer_size() if transport is not None else 0)
+
+    def check_resume(self) -> None:
+        src = self.source
+        if src is not None and src.pause_bits & _PAUSE_CHAIN and self.backlog() < CHAIN_LOW_BYTES:
+            src.resume(_PAUSE_CHAIN)
 
     def source_eof(self) -> None:
         if self.eof_in:
             return
         self.eof_in = True
+        if not self.link.connected and not self.link.closed:
+            return  # delivered by Link.upstream_connected, after the early bytes
         if self.head is None:
             self.deliver_eof()
         else:
@@ -212,12 +236,9 @@ class Flow:
                 self._relink()
             entry.pipe.dispose()
         src = self.source
-        if (
-            src is not None
-            and src.pause_bits & _PAUSE_CHAIN
-            and self.held_bytes() < CHAIN_LOW_BYTES
-        ):
-            src.resume(_PAUSE_CHAIN)
+        if src is not None and not self.entries and self.sink_full:
+            src.pause(_PAUSE_SINK)  # back on the fast path: the sink's state rules again
+        self.check_resume()
 
     def dispose(self) -> None:
         entries, self.entries = self.entries, []
@@ -298,7 +319,23 @@ class Link:
         self.connected = True
         for entry in self.runtime.toxic_entries():
             self.attach(entry)
+        for flow in (self.up, self.down):
+            pending, flow.pending = flow.pending, []
+            for data in pending:
+                if self.closed:
+                    return
+                if flow.head is not None:
+                    flow.head.feed(data)
+                elif flow.sink_transport is not None:
+                    flow.sink_transport.write(data)
+            if flow.eof_in and not self.closed:
+                flow.eof_in = False
+                flow.source_eof()
+        if self.closed:
+            return
         self.client.resume(_PAUSE_CONNECTING)
+        if self.client.transport is not None and not self.client.pause_bits:
+            self.client.transport.resume_reading()
 
     def upstream_failed(self) -> None:
         if self.client.transport is not None and not self.closed:

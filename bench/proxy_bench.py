@@ -1,0 +1,667 @@
+"""Benchmark of the fault proxy, printed as ratios measured side by side in the same run.
+
+    .venv/bin/python bench/proxy_bench.py            # everything (several minutes)
+    .venv/bin/python bench/proxy_bench.py --quick    # one run each, smaller transfers
+
+What it measures (targets from issue 3):
+
+1. HTTP through the proxy (no toxic) vs direct to a local nginx, wrk with 50 keep-alive
+   connections: requests/s ratio (≥ 0.55) and, with an open-loop client at a fixed
+   1,000 req/s, the p99 latency the proxy adds (≤ 0.5 ms).
+2. Bulk one-way transfer through the proxy, no toxic (≥ 1 GB/s), and with a 50 ms latency
+   toxic (≥ 50 % of no-toxic).
+3. Latency accuracy of a 50 ms toxic at 1k–8k req/s, open loop, from the intended send time:
+   p50 − 50 ms (≤ 0.5) and p99 − 50 ms (≤ 1.5), and the proxy's CPU use meanwhile.
+4. 10,000 idle connections through one proxy: the proxy's RSS (< 300 MB) and how long its
+   control channel takes to answer (≤ 50 ms).
+5. SHA-256 of 1 GiB of random data through the proxy in each direction, with no toxic and
+   with latency, bandwidth and slicer toxics, and during 1,000 toxic add/remove cycles.
+
+The proxy runs in its own process (uvloop), controlled over stdin/stdout with one JSON
+command per line (``serve-proxy``). Figures are medians of ``--runs`` runs. On a shared
+2-core machine they are noisy: read the ratios, not the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import random
+import re
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import psutil
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+HERE = Path(__file__).resolve().parent
+
+
+def raise_nofile(limit: int = 65536) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, limit), max(hard, limit)))
+        return
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ---------------------------------------------------------------------------------------
+# Child processes: the proxy under test, and a fast echo upstream
+# ---------------------------------------------------------------------------------------
+
+
+def serve_proxy(seed: int) -> None:
+    """Run a ProxyManager; commands on stdin, one JSON reply per line on stdout."""
+    import uvloop
+
+    from chaos_workbench.proxy import ProxyManager, ToxicSpec
+
+    raise_nofile()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=1 << 20)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        async with ProxyManager(rng=random.Random(seed)) as manager:
+            print(json.dumps({"ready": True}), flush=True)
+            while line := await reader.readline():  # bounded: ends when the parent closes stdin
+                cmd = json.loads(line)
+                op = cmd.pop("op")
+                reply: Any
+                try:
+                    if op == "create":
+                        reply = (await manager.create(**cmd)).model_dump(mode="json")
+                    elif op == "add":
+                        spec = ToxicSpec.model_validate(cmd["spec"])
+                        reply = manager.add_toxic(cmd["proxy"], spec).model_dump(mode="json")
+                    elif op == "remove":
+                        manager.remove_toxic(cmd["proxy"], cmd["name"])
+                        reply = {}
+                    elif op == "ping":
+                        reply = {"proxies": len(manager.list())}
+                    elif op == "stats":
+                        reply = [s.model_dump(mode="json") for s in manager.stats()]
+                    else:
+                        reply = {"error": f"unknown op {op}"}
+                except Exception as exc:  # report, keep serving
+                    reply = {"error": repr(exc)}
+                print(json.dumps(reply), flush=True)
+
+    uvloop.run(main())
+
+
+class _Echo(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(data)
+
+
+def serve_echo() -> None:
+    """A uvloop echo server on an ephemeral port; prints the port."""
+    import uvloop
+
+    raise_nofile()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(_Echo, "127.0.0.1", 0, backlog=4096)
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await asyncio.Event().wait()
+
+    uvloop.run(main())
+
+
+class Child:
+    """A child process of this script, talked to over its stdin/stdout."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        assert self.proc.stdout is not None
+        self.first_line = self.proc.stdout.readline()
+
+    def call(self, **cmd: Any) -> Any:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        reply = json.loads(self.proc.stdout.readline())
+        if isinstance(reply, dict) and "error" in reply:
+            raise RuntimeError(reply["error"])
+        return reply
+
+    @property
+    def ps(self) -> psutil.Process:
+        return psutil.Process(self.proc.pid)
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# ---------------------------------------------------------------------------------------
+# nginx and wrk
+# ---------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def nginx() -> Iterator[str | None]:
+    exe = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if exe is None:
+        yield None
+        return
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="cwb-nginx-") as tmp:
+        conf = Path(tmp) / "nginx.conf"
+        temp_paths = " ".join(
+            f"{k}_temp_path {tmp}/{k};"
+            for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        conf.write_text(
+            f"worker_processes 1; daemon off; pid {tmp}/nginx.pid; error_log {tmp}/error.log;\n"
+            "events { worker_connections 4096; }\n"
+            f"http {{ access_log off; keepalive_requests 10000000; {temp_paths}\n"
+            f"  server {{ listen 127.0.0.1:{port}; location / {{ return 200 'ok'; }} }} }}\n"
+        )
+        proc = subprocess.Popen([exe, "-p", tmp, "-c", str(conf), "-e", f"{tmp}/error.log"])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            time.sleep(0.05)
+        try:
+            yield f"127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def wrk(address: str, duration_s: int) -> tuple[float, float] | None:
+    """(requests/s, p99 ms) from wrk with 50 keep-alive connections."""
+    exe = shutil.which("wrk")
+    if exe is None:
+        return None
+    out = subprocess.run(
+        [exe, "-t1", "-c50", f"-d{duration_s}s", "--latency", f"http://{address}/"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    p99_ms = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    return rps, p99_ms
+
+
+# ---------------------------------------------------------------------------------------
+# Open-loop client: requests at intended times, latency from the intended time
+# ---------------------------------------------------------------------------------------
+
+
+class _OpenConn(asyncio.Protocol):
+    def __init__(self, response_bytes: int, latencies: list[int]) -> None:
+        self.response_bytes = response_bytes
+        self.latencies = latencies
+        self.pending: deque[int] = deque()
+        self.buffered = 0
+        self.ready = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        self.transport = cast(asyncio.Transport, transport)
+        self.ready.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.monotonic_ns()
+        self.buffered += len(data)
+        while self.buffered >= self.response_bytes and self.pending:
+            self.buffered -= self.response_bytes
+            self.latencies.append(now - self.pending.popleft())
+
+
+async def open_loop(
+    address: str, request: bytes, response_bytes: int, rate_per_s: int, duration_s: float
+) -> tuple[np.ndarray, int]:
+    """Latencies (ns, from intended send time) and requests still unanswered at the end."""
+    from chaos_workbench.proxy.timing import Clock
+
+    loop = asyncio.get_running_loop()
+    host, port = address.rsplit(":", 1)
+    latencies: list[int] = []
+    conns = []
+    for _ in range(50):
+        _, proto = await loop.create_connection(
+            lambda: _OpenConn(response_bytes, latencies), host, int(port)
+        )
+        await proto.ready
+        conns.append(proto)
+    clock = Clock()
+    total = int(rate_per_s * duration_s)
+    interval_ns = 1_000_000_000 // rate_per_s
+    start = time.monotonic_ns() + 20_000_000
+    sent = 0
+    done = loop.create_future()
+
+    def tick() -> None:
+        nonlocal sent
+        now = time.monotonic_ns()
+        while sent < total and start + sent * interval_ns <= now:
+            conn = conns[sent % len(conns)]
+            conn.pending.append(start + sent * interval_ns)
+            conn.transport.write(request)
+            sent += 1
+        if sent < total:
+            clock.call_at(start + sent * interval_ns, tick)
+        else:
+            done.set_result(None)
+
+    clock.call_at(start, tick)
+    await done
+    deadline = time.monotonic() + 5
+    while len(latencies) < total and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    clock.close()
+    for conn in conns:
+        conn.transport.close()
+    return np.array(latencies, dtype=np.int64), total - len(latencies)
+
+
+def probe_response_bytes(address: str, request: bytes) -> int:
+    host, port = address.rsplit(":", 1)
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall(request)
+        time.sleep(0.2)
+        return len(s.recv(65536))
+
+
+# ---------------------------------------------------------------------------------------
+# Bulk transfers between plain sockets (threads: send/recv release the GIL)
+# ---------------------------------------------------------------------------------------
+
+
+def _blocks(total: int, seed: int, random_data: bool) -> Iterator[bytes]:
+    gen = np.random.Generator(np.random.PCG64(seed))
+    fixed = bytes(4 * MiB)
+    left = total
+    while left > 0:
+        n = min(4 * MiB, left)
+        yield gen.bytes(n) if random_data else fixed[:n]
+        left -= n
+
+
+class BulkPair:
+    """A one-shot server and a client that move bytes one way and hash them both sides."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.address = f"127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def run(
+        self, target: str, total: int, *, upstream_dir: bool, hashed: bool, seed: int = 1
+    ) -> tuple[float, bool]:
+        digests: dict[str, str] = {}
+        counts: dict[str, int] = {}
+
+        def send(sock: socket.socket, key: str) -> None:
+            h = hashlib.sha256()
+            n = 0
+            for block in _blocks(total, seed, hashed):
+                if hashed:
+                    h.update(block)
+                sock.sendall(block)
+                n += len(block)
+            sock.shutdown(socket.SHUT_WR)
+            digests[key], counts[key] = h.hexdigest(), n
+
+        def recv(sock: socket.socket, key: str) -> None:
+            h = hashlib.sha256()
+            buf = bytearray(4 * MiB)
+            view = memoryview(buf)
+            n = 0
+            while True:  # bounded: ends at EOF
+                got = sock.recv_into(buf)
+                if not got:
+                    break
+                if hashed:
+                    h.update(view[:got])
+                n += got
+            digests[key], counts[key] = h.hexdigest(), n
+
+        def server() -> None:
+            conn, _ = self.listener.accept()
+            with conn:
+                (recv if upstream_dir else send)(conn, "server")
+
+        host, port = target.rsplit(":", 1)
+        thread = threading.Thread(target=server)
+        thread.start()
+        start = time.perf_counter()
+        with socket.create_connection((host, int(port))) as client:
+            (send if upstream_dir else recv)(client, "client")
+        thread.join()
+        elapsed = time.perf_counter() - start
+        ok = (
+            digests["client"] == digests["server"] and counts["client"] == counts["server"] == total
+        )
+        return elapsed, ok
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+# ---------------------------------------------------------------------------------------
+# The benchmark sections
+# ---------------------------------------------------------------------------------------
+
+
+def ratio_line(label: str, value: float, target: str, ok: bool) -> str:
+    return f"  {label:<58} {value:>10.3f}   target {target:<10} {'PASS' if ok else 'MISS'}"
+
+
+def section_http(proxy: Child, runs: int, duration_s: int) -> list[str]:
+    lines = ["HTTP via nginx (wrk -t1 -c50, keep-alive, 'ok' responses)"]
+    with nginx() as upstream:
+        if upstream is None or shutil.which("wrk") is None:
+            return [*lines, "  SKIPPED: nginx or wrk missing (run bench/install_tools.sh)"]
+        listen = proxy.call(op="create", name="web", listen="127.0.0.1:0", upstream=upstream)[
+            "listen"
+        ]
+        wrk(upstream, 1)  # warm up both paths
+        wrk(listen, 1)
+        direct, through = [], []
+        for _ in range(runs):
+            direct.append(wrk(upstream, duration_s))
+            through.append(wrk(listen, duration_s))
+        d_rps = statistics.median(r[0] for r in direct if r)
+        p_rps = statistics.median(r[0] for r in through if r)
+        lines.append(f"  direct {d_rps:,.0f} req/s, through proxy {p_rps:,.0f} req/s")
+        lines.append(
+            ratio_line(
+                "req/s through proxy / direct", p_rps / d_rps, ">= 0.55", p_rps / d_rps >= 0.55
+            )
+        )
+        d_p99 = statistics.median(r[1] for r in direct if r)
+        p_p99 = statistics.median(r[1] for r in through if r)
+        lines.append(
+            f"  wrk p99 at saturation: direct {d_p99:.2f} ms, proxy {p_p99:.2f} ms (queueing, not the proxy's cost)"
+        )
+        request = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+        size = probe_response_bytes(upstream, request)
+        import uvloop
+
+        d_lat, _ = uvloop.run(open_loop(upstream, request, size, 1000, 3))
+        p_lat, _ = uvloop.run(open_loop(listen, request, size, 1000, 3))
+        added = (np.percentile(p_lat, 99) - np.percentile(d_lat, 99)) / 1e6
+        lines.append(
+            f"  open loop 1,000 req/s: p99 direct {np.percentile(d_lat, 99) / 1e6:.3f} ms, "
+            f"proxy {np.percentile(p_lat, 99) / 1e6:.3f} ms"
+        )
+        lines.append(
+            ratio_line("p99 added by the proxy at 1,000 req/s (ms)", added, "<= 0.5", added <= 0.5)
+        )
+    return lines
+
+
+def section_bulk(proxy: Child, runs: int, size: int) -> list[str]:
+    lines = [f"Bulk one-way transfer ({size // MiB} MiB client→server)"]
+    pair = BulkPair()
+    try:
+        listen = proxy.call(op="create", name="bulk", listen="127.0.0.1:0", upstream=pair.address)[
+            "listen"
+        ]
+        direct, plain, delayed = [], [], []
+        for _ in range(runs):
+            direct.append(size / pair.run(pair.address, size, upstream_dir=True, hashed=False)[0])
+            plain.append(size / pair.run(listen, size, upstream_dir=True, hashed=False)[0])
+        proxy.call(
+            op="add",
+            proxy="bulk",
+            spec={"type": "latency", "stream": "upstream", "attributes": {"latency": 50}},
+        )
+        for _ in range(runs):
+            delayed.append(size / pair.run(listen, size, upstream_dir=True, hashed=False)[0])
+        proxy.call(op="remove", proxy="bulk", name="latency_upstream")
+    finally:
+        pair.close()
+    d, p, lat = (statistics.median(x) / 1e9 for x in (direct, plain, delayed))
+    lines.append(f"  direct {d:.2f} GB/s, proxy {p:.2f} GB/s, proxy + 50 ms latency {lat:.2f} GB/s")
+    lines.append(ratio_line("GB/s through proxy, no toxic", p, ">= 1.0", p >= 1.0))
+    lines.append(
+        ratio_line("throughput with 50 ms latency / without", lat / p, ">= 0.5", lat / p >= 0.5)
+    )
+    return lines
+
+
+def section_latency(proxy: Child, echo_address: str, duration_s: float) -> list[str]:
+    import uvloop
+
+    lines = ["Latency toxic accuracy (50 ms downstream, open loop, from intended send time)"]
+    listen = proxy.call(op="create", name="lat", listen="127.0.0.1:0", upstream=echo_address)[
+        "listen"
+    ]
+    request = b"x" * 32
+    base, _ = uvloop.run(open_loop(listen, request, len(request), 1000, 1))
+    lines.append(
+        f"  no toxic at 1,000 req/s: p50 {np.percentile(base, 50) / 1e6:.3f} ms, p99 {np.percentile(base, 99) / 1e6:.3f} ms"
+    )
+    proxy.call(op="add", proxy="lat", spec={"type": "latency", "attributes": {"latency": 50}})
+    for rate in (1000, 2000, 4000, 8000):
+        cpu0 = proxy.ps.cpu_times()
+        t0 = time.perf_counter()
+        lat, missing = uvloop.run(open_loop(listen, request, len(request), rate, duration_s))
+        cpu1 = proxy.ps.cpu_times()
+        cpu_pct = (
+            100
+            * ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system))
+            / (time.perf_counter() - t0)
+        )
+        p50 = np.percentile(lat, 50) / 1e6 - 50
+        p99 = np.percentile(lat, 99) / 1e6 - 50
+        early = float(np.mean(lat < 50_000_000)) * 100
+        lines.append(
+            f"  {rate:>5} req/s: p50 +{p50:.3f} ms ({'PASS' if p50 <= 0.5 else 'MISS'} <= 0.5), "
+            f"p99 +{p99:.3f} ms ({'PASS' if p99 <= 1.5 else 'MISS'} <= 1.5), "
+            f"early {early:.1f} %, lost {missing}, proxy CPU {cpu_pct:.0f} %"
+        )
+    proxy.call(op="remove", proxy="lat", name="latency_downstream")
+    return lines
+
+
+def section_idle(proxy: Child, echo_address: str, count: int) -> list[str]:
+    lines = [f"{count:,} idle connections through one proxy"]
+    listen = proxy.call(op="create", name="idle", listen="127.0.0.1:0", upstream=echo_address)[
+        "listen"
+    ]
+    rss0 = proxy.ps.memory_info().rss
+    host, port = listen.rsplit(":", 1)
+    socks = []
+    try:
+        for _ in range(count):
+            socks.append(socket.create_connection((host, int(port))))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            open_now = next(s for s in proxy.call(op="stats") if s["name"] == "idle")[
+                "connections_open"
+            ]
+            if open_now >= count:
+                break
+            time.sleep(0.1)
+        rss = proxy.ps.memory_info().rss
+        pings = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            proxy.call(op="ping")
+            pings.append((time.perf_counter() - t0) * 1000)
+    finally:
+        for s in socks:
+            s.close()
+    lines.append(f"  connections open at the proxy: {open_now:,}; RSS {rss0 / MiB:.0f} MiB before")
+    lines.append(
+        ratio_line("proxy RSS with the connections open (MB)", rss / 1e6, "< 300", rss / 1e6 < 300)
+    )
+    worst = max(pings)
+    lines.append(
+        ratio_line("control channel round trip, worst of 20 (ms)", worst, "<= 50", worst <= 50)
+    )
+    lines.append("  (the control channel is this script's stdin/stdout, not the REST API)")
+    return lines
+
+
+def section_integrity(proxy: Child, size: int, cycles: int) -> list[str]:
+    lines = [f"SHA-256 integrity of {size // MiB} MiB random data"]
+    pair = BulkPair()
+    toxics: dict[str, dict[str, Any] | None] = {
+        "no toxic": None,
+        "latency 5 ms": {"type": "latency", "attributes": {"latency": 5, "jitter": 2}},
+        "bandwidth 1 GB/s": {"type": "bandwidth", "attributes": {"rate": 1_000_000}},
+        "slicer 64 KiB": {
+            "type": "slicer",
+            "attributes": {"average_size": 65536, "size_variation": 16384},
+        },
+    }
+    try:
+        listen = proxy.call(op="create", name="sha", listen="127.0.0.1:0", upstream=pair.address)[
+            "listen"
+        ]
+        for label, spec in toxics.items():
+            for stream in ("upstream", "downstream"):
+                name = None
+                if spec is not None:
+                    name = proxy.call(op="add", proxy="sha", spec={**spec, "stream": stream})[
+                        "name"
+                    ]
+                secs, ok = pair.run(listen, size, upstream_dir=stream == "upstream", hashed=True)
+                if name is not None:
+                    proxy.call(op="remove", proxy="sha", name=name)
+                lines.append(
+                    f"  {label:<18} {stream:<10} {size / secs / 1e9:5.2f} GB/s  {'IDENTICAL' if ok else 'DIFFERENT'}"
+                )
+        # Add/remove cycles while a transfer runs.
+        result: dict[str, Any] = {}
+
+        def move() -> None:
+            result["r"] = pair.run(listen, size, upstream_dir=True, hashed=True, seed=9)
+
+        thread = threading.Thread(target=move)
+        thread.start()
+        specs = [s for s in toxics.values() if s is not None]
+        rng = random.Random(3)
+        present: set[str] = set()
+        done_cycles = 0
+        while done_cycles < cycles:
+            spec = rng.choice(specs)
+            stream = rng.choice(["upstream", "downstream"])
+            name = f"{spec['type']}_{stream}"
+            if name in present:
+                proxy.call(op="remove", proxy="sha", name=name)
+                present.discard(name)
+            else:
+                proxy.call(op="add", proxy="sha", spec={**spec, "stream": stream})
+                present.add(name)
+            done_cycles += 1
+        for name in present:
+            proxy.call(op="remove", proxy="sha", name=name)
+        thread.join()
+        secs, ok = result["r"]
+        lines.append(
+            f"  {done_cycles} add/remove cycles during the transfer: {'IDENTICAL' if ok else 'DIFFERENT'}"
+        )
+    finally:
+        pair.close()
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "mode", nargs="?", default="bench", choices=["bench", "serve-proxy", "serve-echo"]
+    )
+    parser.add_argument("--quick", action="store_true", help="one run each, smaller transfers")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--only", nargs="*", default=["http", "bulk", "latency", "idle", "integrity"]
+    )
+    args = parser.parse_args()
+    if args.mode == "serve-proxy":
+        serve_proxy(args.seed)
+        return
+    if args.mode == "serve-echo":
+        serve_echo()
+        return
+
+    raise_nofile()
+    runs = 1 if args.quick else args.runs
+    if "http" in args.only:
+        subprocess.run(["bash", str(HERE / "install_tools.sh")], check=False)
+    proxy = Child("serve-proxy", "--seed", str(args.seed))
+    echo = Child("serve-echo")
+    echo_address = f"127.0.0.1:{echo.first_line.strip()}"
+    report: list[str] = [
+        f"proxy_bench: {time.strftime('%Y-%m-%d %H:%M:%S')}, {os.cpu_count()} CPUs, "
+        f"load {os.getloadavg()[0]:.1f}, medians of {runs} run(s)"
+    ]
+    try:
+        if "http" in args.only:
+            report += section_http(proxy, runs, 2 if args.quick else 5)
+        if "bulk" in args.only:
+            report += section_bulk(proxy, runs, 1 * GiB if args.quick else 2 * GiB)
+        if "latency" in args.only:
+            report += section_latency(proxy, echo_address, 1.0 if args.quick else 3.0)
+        if "idle" in args.only:
+            report += section_idle(proxy, echo_address, 10_000)
+        if "integrity" in args.only:
+            report += section_integrity(
+                proxy, 256 * MiB if args.quick else GiB, 200 if args.quick else 1000
+            )
+    finally:
+        proxy.close()
+        echo.close()
+    print("\n".join(report))
+
+
+if __name__ == "__main__":
+    main()
