@@ -55,14 +55,14 @@ def parse_config(text: str, *, source: str = "<config>") -> tuple[ProxySpec, ...
             source, [f"line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}"]
         ) from exc
     if not isinstance(data, list):
-        raise ConfigError(source, [f"expected a JSON array of proxies, got a {_json_type(data)}"])
+        raise ConfigError(source, [f"expected a JSON array of proxies, got {_json_type(data)}"])
     problems: list[str] = []
     specs: list[ProxySpec] = []
     seen: dict[str, int] = {}
     for index, item in enumerate(data):
         where = f"[{index}]"
         if not isinstance(item, dict):
-            problems.append(f"{where}: expected an object, got a {_json_type(item)}")
+            problems.append(f"{where}: expected an object, got {_json_type(item)}")
             continue
         fields: dict[str, str | bool] = {}
         for key, required in (("name", True), ("upstream", True), ("listen", False)):
@@ -98,5 +98,13 @@ def parse_config(text: str, *, source: str = "<config>") -> tuple[ProxySpec, ...
 
 
 def _json_type(value: object) -> str:
-    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
-    return names.get(type(value), "number")
+    """The JSON type of ``value`` with its article: "an object", "a string", "null"..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return "a string" if isinstance(value, str) else "a number"
