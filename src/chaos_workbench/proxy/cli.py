@@ -91,7 +91,8 @@ SeedOption = Annotated[
     int | None, typer.Option("--seed", help="Seed for toxicity and jitter (reproducible runs).")
 ]
 UvloopOption = Annotated[
-    bool, typer.Option("--uvloop/--no-uvloop", help="Run on uvloop (experimental).")
+    bool,
+    typer.Option("--uvloop/--no-uvloop", help="Run on uvloop when it is installed (faster)."),
 ]
 PortFileOption = Annotated[
     Path | None,
@@ -117,7 +118,7 @@ def _proxy_root(
     config: ConfigOption = None,
     seed: SeedOption = None,
     port_file: PortFileOption = None,
-    uvloop: UvloopOption = False,
+    uvloop: UvloopOption = True,
 ) -> None:
     """Run the fault proxy server (same as `serve`) unless a command is given."""
     if ctx.invoked_subcommand is None:
@@ -131,7 +132,7 @@ def serve(
     config: ConfigOption = None,
     seed: SeedOption = None,
     port_file: PortFileOption = None,
-    uvloop: UvloopOption = False,
+    uvloop: UvloopOption = True,
 ) -> None:
     """Run the fault proxy server with its Toxiproxy-compatible control API."""
     from chaos_workbench.proxy.config import ConfigError, load_config
@@ -209,14 +210,15 @@ async def _until_signalled() -> None:
             loop.remove_signal_handler(sig)
 
 
-def _run(coro: Coroutine[Any, Any, T], *, use_uvloop: bool = False) -> T:
-    # The stdlib loop by default: the proxy's data path stalls on uvloop today (its
-    # transports are not asyncio.Transport instances and connections hang); --uvloop is for
-    # trying it once the data path supports it.
+def _run(coro: Coroutine[Any, Any, T], *, use_uvloop: bool = True) -> T:
+    """Run ``coro`` on uvloop when asked and installed (faster relay), else asyncio's loop."""
     if use_uvloop:
-        import uvloop
-
-        return uvloop.run(coro)
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.run(coro)
     return asyncio.run(coro)
 
 
