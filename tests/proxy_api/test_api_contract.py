@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 
 import httpx
@@ -428,3 +429,42 @@ async def test_populate_malformed(api: Api) -> None:
         assert response.status_code == 400, content
         assert response.json()["error"].startswith("bad request body")
     assert await snapshot(api) == b"{}"
+
+
+async def test_populate_that_cannot_bind_changes_nothing(api: Api, echo: Echo) -> None:
+    await create(api, "a", echo.address)
+    before = await snapshot(api)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = f"127.0.0.1:{busy.getsockname()[1]}"
+        body = [
+            {"name": "a", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:1"},  # would replace
+            {"name": "b", "listen": taken, "upstream": echo.address},
+        ]
+        response = await api.http.post("/populate", json=body)
+    error(response, 500, f"listen tcp {taken}: bind: address already in use")
+    assert await snapshot(api) == before
+
+
+async def test_populate_same_port_twice_is_refused(api: Api, echo: Echo) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = f"127.0.0.1:{probe.getsockname()[1]}"
+    body = [
+        {"name": "a", "listen": free, "upstream": echo.address},
+        {"name": "b", "listen": free, "upstream": echo.address},
+    ]
+    response = await api.http.post("/populate", json=body)
+    assert response.status_code == 500
+    assert await snapshot(api) == b"{}"
+
+
+async def test_populate_may_reuse_the_address_of_a_replaced_proxy(api: Api, echo: Echo) -> None:
+    old = await create(api, "a", "127.0.0.1:1")
+    response = await api.http.post(
+        "/populate", json=[{"name": "a", "listen": old["listen"], "upstream": echo.address}]
+    )
+    assert response.status_code == 201
+    (proxy,) = response.json()["proxies"]
+    assert (proxy["listen"], proxy["upstream"]) == (old["listen"], echo.address)

@@ -24,7 +24,9 @@ text/plain); ``/populate`` answers ``"proxies": []`` rather than ``null`` when e
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -35,6 +37,7 @@ from pydantic import ValidationError
 
 from chaos_workbench import __version__
 from chaos_workbench.proxy import errors
+from chaos_workbench.proxy.listener import split_address
 from chaos_workbench.proxy.manager import ProxyManager
 from chaos_workbench.proxy.models import ProxyInfo, ProxySpec, ToxicInfo, ToxicSpec, ToxicUpdate
 from chaos_workbench.proxy.prom import CONTENT_TYPE, metrics_registry, render
@@ -237,8 +240,52 @@ async def populate(request: web.Request) -> web.Response:
             )
         )
     async with request.app[_LOCK_KEY]:
-        proxies = await _manager(request).populate(specs)
+        manager = _manager(request)
+        await _check_listeners(manager, specs)
+        proxies = await manager.populate(specs)
     return _json_response({"proxies": [_proxy_json(p) for p in proxies]}, status=201)
+
+
+async def _check_listeners(manager: ProxyManager, specs: list[ProxySpec]) -> None:
+    """Refuse a populate whose new listeners cannot bind, before anything is replaced.
+
+    The manager applies entries one by one; without this a bind failure on entry 3 would
+    answer 500 after entries 1 and 2 were replaced. An address a replaced proxy holds now
+    counts as free (it is released first). Port 0 always binds.
+    """
+    current = {p.name: p for p in manager.list()}
+    changing = [
+        s
+        for s in specs
+        if s.name not in current
+        or (current[s.name].listen, current[s.name].upstream) != (s.listen, s.upstream)
+    ]
+    released = {current[s.name].listen for s in changing if s.name in current}
+    loop = asyncio.get_running_loop()
+    claimed: set[tuple[str, int]] = set()
+    for spec in changing:
+        if not spec.enabled:
+            continue
+        try:
+            host, port = split_address(spec.listen)
+        except ValueError as exc:
+            raise errors.ListenFailed(str(exc)) from None
+        if port == 0 or spec.listen in released:
+            continue
+        try:
+            infos = await loop.getaddrinfo(
+                host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            )
+            family, kind, proto, _, address = infos[0]
+            if (str(address[0]), port) in claimed:
+                raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as listeners do
+                probe.bind(address)
+            claimed.add((str(address[0]), port))
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise errors.ListenFailed(f"listen tcp {spec.listen}: bind: {reason.lower()}") from None
 
 
 async def proxy_show(request: web.Request) -> web.Response:
