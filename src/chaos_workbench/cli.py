@@ -23,6 +23,7 @@ from chaos_workbench.proxy.cli import proxy_app, toxic_app
 from chaos_workbench.safety import cli as safety_cli
 from chaos_workbench.store import cli as store_cli
 from chaos_workbench.store.history import DEFAULT_DB_PATH
+from chaos_workbench.traffic.cli import load_command
 
 app = typer.Typer(
     name="cwb",
@@ -106,6 +107,7 @@ def run(
 
 
 app.command("demo")(demo_command)
+app.command("load")(load_command)
 app.command("validate")(experiments_cli.validate_command)
 app.command("schema")(experiments_cli.schema_command)
 app.command("watchdog", hidden=True)(safety_cli.watchdog)
