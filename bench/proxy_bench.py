@@ -123,6 +123,53 @@ class _Echo(asyncio.Protocol):
         self.transport.write(data)
 
 
+class _BareSide(asyncio.Protocol):
+    """The floor to compare with: a bare uvloop relay, no state, no toxics, no metrics."""
+
+    peer: _BareSide | None = None
+
+    def __init__(self, upstream: tuple[str, int] | None = None) -> None:
+        self.upstream = upstream
+        self.early: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        if self.upstream is not None:
+            asyncio.get_running_loop().create_task(self._connect(self.upstream))
+
+    async def _connect(self, upstream: tuple[str, int]) -> None:
+        loop = asyncio.get_running_loop()
+        _, peer = await loop.create_connection(_BareSide, *upstream)
+        peer.peer, self.peer = self, peer
+        for data in self.early:
+            peer.transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        if self.peer is None:
+            self.early.append(data)
+        else:
+            self.peer.transport.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None:
+            self.peer.transport.close()
+
+
+def serve_bare(upstream: str) -> None:
+    """A bare uvloop TCP relay to ``upstream``; prints its port."""
+    import uvloop
+
+    host, port = upstream.rsplit(":", 1)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: _BareSide((host, int(port))), "127.0.0.1", 0)
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await asyncio.Event().wait()
+
+    uvloop.run(main())
+
+
 def serve_echo() -> None:
     """A uvloop echo server on an ephemeral port; prints the port."""
     import uvloop
@@ -295,8 +342,9 @@ async def open_loop(
 
     clock.call_at(start, tick)
     await done
-    deadline = time.monotonic() + 5
-    while len(latencies) < total and time.monotonic() < deadline:
+    for _ in range(500):  # wait up to 5 s for the last answers
+        if len(latencies) >= total:
+            break
         await asyncio.sleep(0.01)
     clock.close()
     for conn in conns:
@@ -407,15 +455,24 @@ def section_http(proxy: Child, runs: int, duration_s: int) -> list[str]:
         listen = proxy.call(op="create", name="web", listen="127.0.0.1:0", upstream=upstream)[
             "listen"
         ]
-        wrk(upstream, 1)  # warm up both paths
+        bare_child = Child("serve-bare", "--upstream", upstream)
+        bare_address = f"127.0.0.1:{bare_child.first_line.strip()}"
+        wrk(upstream, 1)  # warm up every path
         wrk(listen, 1)
-        direct, through = [], []
+        wrk(bare_address, 1)
+        direct, through, bare = [], [], []
         for _ in range(runs):
             direct.append(wrk(upstream, duration_s))
             through.append(wrk(listen, duration_s))
+            bare.append(wrk(bare_address, duration_s))
+        bare_child.close()
+        b_rps = statistics.median(r[0] for r in bare if r)
         d_rps = statistics.median(r[0] for r in direct if r)
         p_rps = statistics.median(r[0] for r in through if r)
-        lines.append(f"  direct {d_rps:,.0f} req/s, through proxy {p_rps:,.0f} req/s")
+        lines.append(
+            f"  direct {d_rps:,.0f} req/s, through proxy {p_rps:,.0f} req/s, "
+            f"through a bare uvloop relay {b_rps:,.0f} req/s (ratio {b_rps / d_rps:.3f}: the floor)"
+        )
         lines.append(
             ratio_line(
                 "req/s through proxy / direct", p_rps / d_rps, ">= 0.55", p_rps / d_rps >= 0.55
@@ -617,11 +674,15 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "mode", nargs="?", default="bench", choices=["bench", "serve-proxy", "serve-echo"]
+        "mode",
+        nargs="?",
+        default="bench",
+        choices=["bench", "serve-proxy", "serve-echo", "serve-bare"],
     )
     parser.add_argument("--quick", action="store_true", help="one run each, smaller transfers")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--upstream", default="", help="serve-bare: where to relay")
     parser.add_argument(
         "--only", nargs="*", default=["http", "bulk", "latency", "idle", "integrity"]
     )
@@ -631,6 +692,9 @@ def main() -> None:
         return
     if args.mode == "serve-echo":
         serve_echo()
+        return
+    if args.mode == "serve-bare":
+        serve_bare(args.upstream)
         return
 
     raise_nofile()

@@ -250,3 +250,13 @@ async def test_live_metrics_while_connection_open(
     after = manager.stats()[0]
     assert after.connections_open == 0
     assert after.bytes_upstream == 1000
+
+
+async def test_populate_duplicate_names_is_500_with_toxiproxy_text(
+    manager: ProxyManager, echo_upstream: Upstream
+) -> None:
+    spec = ProxySpec(name="a", listen="127.0.0.1:0", upstream=echo_upstream.address)
+    with pytest.raises(E.ApiError) as caught:
+        await manager.populate([spec, spec])
+    assert caught.value.body() == {"error": 'duplicate proxy name "a"', "status": 500}
+    assert manager.list() == []

@@ -47,7 +47,12 @@ class ApiError(Exception):
 
     def __init__(self, detail: str | None = None) -> None:
         self.detail = detail
-        self.message = f"{self.base_message}: {detail}" if detail is not None else self.base_message
+        if detail is None:
+            self.message = self.base_message
+        elif type(self) is ApiError:
+            self.message = detail  # an error Toxiproxy has no name for: its text, status 500
+        else:
+            self.message = f"{self.base_message}: {detail}"
         super().__init__(self.message)
 
     def body(self) -> dict[str, str | int]:
