@@ -468,3 +468,9 @@ async def test_populate_may_reuse_the_address_of_a_replaced_proxy(api: Api, echo
     assert response.status_code == 201
     (proxy,) = response.json()["proxies"]
     assert (proxy["listen"], proxy["upstream"]) == (old["listen"], echo.address)
+
+
+async def test_populate_duplicate_names_in_toxiproxy_words(api: Api, echo: Echo) -> None:
+    body = [{"name": "x", "upstream": echo.address}, {"name": "x", "upstream": echo.address}]
+    error(await api.http.post("/populate", json=body), 500, 'duplicate proxy name "x"')
+    assert await snapshot(api) == b"{}"
