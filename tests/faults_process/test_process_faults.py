@@ -292,7 +292,15 @@ async def test_the_workbenchs_own_helpers_are_never_targets(
 def _detached(code: str) -> psutil.Process:
     """A Python process that is not a descendant of this test (like a foreign process)."""
     launcher = subprocess.run(
-        ["/bin/sh", "-c", 'setsid "$@" >/dev/null 2>&1 </dev/null & echo $!', "sh", sys.executable, "-c", code],
+        [
+            "/bin/sh",
+            "-c",
+            'setsid "$@" >/dev/null 2>&1 </dev/null & echo $!',
+            "sh",
+            sys.executable,
+            "-c",
+            code,
+        ],
         capture_output=True,
         text=True,
         check=True,

@@ -30,6 +30,15 @@ MIB = 1024 * 1024
 SLEEPER = (sys.executable, "-c", "print('up', flush=True); import time; time.sleep(120)")
 
 
+def _schedstat(pids: list[int]) -> tuple[int, int, int]:
+    """(ns on CPU, ns waiting in the run queue) summed over pids, and the monotonic ns."""
+    run = wait = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/schedstat").read_text().split()
+        run, wait = run + int(fields[0]), wait + int(fields[1])
+    return run, wait, time.monotonic_ns()
+
+
 def _cpu_percent_of(pids: list[int], window_s: float = 1.0) -> float:
     """CPU used by these processes over a window, in % of one core."""
     procs = [psutil.Process(p) for p in pids]
@@ -51,9 +60,15 @@ async def test_cpu_pressure_reaches_the_requested_load_and_stops_at_once(
     try:
         helper_pids = tagged_pids(fault.tag)
         assert len(helper_pids) == 2  # the helper and its one worker
+        before = _schedstat(helper_pids)
         measured = _cpu_percent_of(helper_pids, 1.5)
-        # 60 % asked of one core; a shared 2-core box can steal some, never add much
-        assert 30 <= measured <= 80, measured
+        after = _schedstat(helper_pids)
+        # Wanting the CPU (running or waiting in the run queue) is what the duty cycle
+        # sets, whatever the load: ~60 % of the time. What it gets depends on the
+        # neighbours on this shared 2-core box, so the CPU it burns has a loose floor.
+        wanted_pct = 100 * (after[0] - before[0] + after[1] - before[1]) / (after[2] - before[2])
+        assert 45 <= wanted_pct <= 80, wanted_pct
+        assert 15 <= measured <= 80, measured
     finally:
         await fault.revert()
     assert tagged_pids(fault.tag) == []  # stopped at once: revert waits for the kill
@@ -76,6 +91,8 @@ async def test_cpu_pressure_inside_the_targets_cpu_cgroup_obeys_its_quota(
             assert all(cg.of_process(p, "cpu") == group for p in pids)
             measured = _cpu_percent_of(pids, 1.5)
             assert measured <= 30, measured  # two 100 % workers held to the 20 % quota
+            stat = dict(line.split() for line in (group.path / "cpu.stat").read_text().splitlines())
+            assert int(stat["nr_throttled"]) > 0  # the kernel did hold them back
         finally:
             await fault.revert()
 

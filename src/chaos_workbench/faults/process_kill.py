@@ -85,7 +85,8 @@ class ProcessKill(Fault[ProcessKillParams]):
         return self._targets
 
     async def apply(self) -> None:
-        targets = self._resolve()
+        # Resolved afresh: the pids seen by an earlier revert_actions() may be stale now.
+        self._targets = targets = resolve(self.params, self.ctx)
         check_allowed(targets, self.ctx)
         sig = signal.Signals[self.params.signal]
         self._applied = True

@@ -80,7 +80,8 @@ class ProcessPause(Fault[ProcessPauseParams]):
         return processes.cgroup_paths(name).get("freezer")
 
     async def apply(self) -> None:
-        targets = self._resolve()
+        # Resolved afresh: the pids seen by an earlier revert_actions() may be stale now.
+        self._targets = targets = resolve(self.params, self.ctx)
         check_allowed(targets, self.ctx)
         group = self._freezer_group()
         if group is not None:
