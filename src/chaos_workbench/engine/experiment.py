@@ -114,7 +114,10 @@ class ExperimentRunner:
         )
 
     def build_fault(self, spec: ExperimentSpec) -> Fault[Any]:
-        return fault_registry.get(spec.fault.type)(spec.fault, self.ctx)
+        """The fault, told how long it will be held (faults size their time-to-live by it)."""
+        _, fault_s, _ = self._durations(spec)
+        params = spec.fault.model_copy(update={"duration_s": fault_s})
+        return fault_registry.get(spec.fault.type)(params, self.ctx)
 
     async def run(self, spec: ExperimentSpec) -> FaultResult:
         """Run one experiment; never raises for a fault that misbehaves (only cancellation)."""
