@@ -234,3 +234,28 @@ async def test_a_memory_limit_the_machine_refuses_is_reported(run_dir: Path) -> 
         await strict.start_all()
     await strict.aclose()
     assert strict.pid("app") is None
+
+
+async def test_restart_after_a_crash_clears_the_old_instances_children(run_dir: Path) -> None:
+    script = (
+        "import subprocess, sys, time\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "print('up', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    sup = Supervisor(
+        [_spec("parent", (sys.executable, "-c", script), log_line="up")], run_dir=run_dir
+    )
+    await sup.start_all()
+    try:
+        pid = sup.pid("parent")
+        assert pid is not None
+        await _until(lambda: len(psutil.Process(pid).children()) == 1)
+        orphan = psutil.Process(pid).children()[0]
+        os.kill(pid, signal.SIGKILL)  # the parent crashes; its child lives on
+        await _until(lambda: sup.pid("parent") is None)
+        assert orphan.is_running()
+        await sup.start("parent")
+        await _until(lambda: not orphan.is_running() or orphan.status() == psutil.STATUS_ZOMBIE)
+    finally:
+        await sup.aclose()

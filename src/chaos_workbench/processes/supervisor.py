@@ -198,6 +198,12 @@ class Supervisor:
             )
         if self.pid(name) is not None:
             await self.stop(name)
+        elif managed.process is not None:
+            # The last instance died (a crash, a kill fault) and its children may linger in
+            # its process group holding ports or shared memory: clear them first, as a
+            # service manager does before a restart.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(managed.process.pid, signal.SIGKILL)
         self._ensure_cgroups(managed)
         env = self._environment(managed, extra_env)
         argv = wrap_in_cgroups(spec.command, [g.path for g in managed.cgroups.values()], env)
