@@ -13,7 +13,7 @@ What it measures (targets from issue 3):
 3. Latency accuracy of a 50 ms toxic at 1k–8k req/s, open loop, from the intended send time:
    p50 − 50 ms (≤ 0.5) and p99 − 50 ms (≤ 1.5), and the proxy's CPU use meanwhile.
 4. 10,000 idle connections through one proxy: the proxy's RSS (< 300 MB) and how long its
-   control channel takes to answer (≤ 50 ms).
+   REST API (``GET /proxies``) takes to answer meanwhile (≤ 50 ms).
 5. SHA-256 of 1 GiB of random data through the proxy in each direction, with no toxic and
    with latency, bandwidth and slicer toxics, and during 1,000 toxic add/remove cycles.
 
@@ -41,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,7 +88,16 @@ def serve_proxy(seed: int) -> None:
         reader = asyncio.StreamReader(limit=1 << 20)
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         async with ProxyManager(rng=random.Random(seed)) as manager:
-            print(json.dumps({"ready": True}), flush=True)
+            api_url = None
+            try:  # the real REST API too, when it is there, so the idle test can time it
+                from chaos_workbench.proxy.api import ApiServer
+
+                api = ApiServer(manager, host="127.0.0.1", port=0)
+                await api.start()
+                api_url = api.url
+            except ImportError:
+                pass
+            print(json.dumps({"ready": True, "api": api_url}), flush=True)
             while line := await reader.readline():  # bounded: ends when the parent closes stdin
                 cmd = json.loads(line)
                 op = cmd.pop("op")
@@ -565,8 +575,18 @@ def section_latency(proxy: Child, echo_address: str, duration_s: float) -> list[
     return lines
 
 
-def section_idle(proxy: Child, echo_address: str, count: int) -> list[str]:
+def section_idle(proxy: Child, echo_address: str, wanted: int) -> list[str]:
+    # Each proxied connection holds two descriptors in the proxy (client and upstream side);
+    # leave 100 for the listeners, the API and the loop.
+    fd_limit = proxy.ps.rlimit(psutil.RLIMIT_NOFILE)[0]
+    count = min(wanted, (fd_limit - 100) // 2)
     lines = [f"{count:,} idle connections through one proxy"]
+    if count < wanted:
+        lines.append(
+            f"  NOTE: the proxy may open only {fd_limit:,} files here (hard limit, not raisable "
+            f"without CAP_SYS_RESOURCE), so {count:,} connections, not {wanted:,}; RSS is "
+            "also extrapolated"
+        )
     listen = proxy.call(op="create", name="idle", listen="127.0.0.1:0", upstream=echo_address)[
         "listen"
     ]
@@ -574,8 +594,14 @@ def section_idle(proxy: Child, echo_address: str, count: int) -> list[str]:
     host, port = listen.rsplit(":", 1)
     socks = []
     try:
-        for _ in range(count):
+        for i in range(count):
             socks.append(socket.create_connection((host, int(port))))
+            if i % 1000 == 999:  # let the proxy accept them: a full backlog drops connections
+                for _ in range(100):
+                    stats = proxy.call(op="stats")
+                    if next(x for x in stats if x["name"] == "idle")["connections_open"] > i:
+                        break
+                    time.sleep(0.05)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             open_now = next(s for s in proxy.call(op="stats") if s["name"] == "idle")[
@@ -585,23 +611,32 @@ def section_idle(proxy: Child, echo_address: str, count: int) -> list[str]:
                 break
             time.sleep(0.1)
         rss = proxy.ps.memory_info().rss
+        api_url = json.loads(proxy.first_line).get("api")
         pings = []
         for _ in range(20):
             t0 = time.perf_counter()
-            proxy.call(op="ping")
+            if api_url:
+                with urllib.request.urlopen(f"{api_url}/proxies", timeout=5) as response:
+                    response.read()
+            else:
+                proxy.call(op="ping")
             pings.append((time.perf_counter() - t0) * 1000)
     finally:
         for s in socks:
             s.close()
     lines.append(f"  connections open at the proxy: {open_now:,}; RSS {rss0 / MiB:.0f} MiB before")
+    rss_for_wanted = rss0 + (rss - rss0) * wanted / max(count, 1)
     lines.append(
-        ratio_line("proxy RSS with the connections open (MB)", rss / 1e6, "< 300", rss / 1e6 < 300)
+        ratio_line(
+            f"proxy RSS for {wanted:,} connections (MB{', extrapolated' if count < wanted else ''})",
+            rss_for_wanted / 1e6,
+            "< 300",
+            rss_for_wanted / 1e6 < 300,
+        )
     )
     worst = max(pings)
-    lines.append(
-        ratio_line("control channel round trip, worst of 20 (ms)", worst, "<= 50", worst <= 50)
-    )
-    lines.append("  (the control channel is this script's stdin/stdout, not the REST API)")
+    what = "GET /proxies on the REST API" if api_url else "control channel (stdin) round trip"
+    lines.append(ratio_line(f"{what}, worst of 20 (ms)", worst, "<= 50", worst <= 50))
     return lines
 
 
