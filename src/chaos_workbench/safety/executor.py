@@ -196,6 +196,9 @@ def _start_process(action: StartProcess) -> str:
         pid = read_pid_file(action.pid_file)
         if pid is not None and process_running(pid):
             return f"process {action.name} already running (pid {pid})"
+        if pid is not None:  # its leader is dead: clear children left in its group
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
     env = {**os.environ, **action.env}
     argv = wrap_in_cgroups(action.command, [d for d in action.cgroups if Path(d).is_dir()], env)
     log_path = Path(action.log_path) if action.log_path else Path(os.devnull)
