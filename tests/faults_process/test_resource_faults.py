@@ -261,3 +261,21 @@ def test_clock_skew_without_libfaketime_says_how_to_install(
     fault = ClockSkew(ClockSkewParams(process="x", offset_s=5), make_ctx())
     with pytest.raises(FaultError, match="apt-get install -y faketime"):
         fault.preflight()
+
+
+async def test_a_helper_ends_by_itself_after_its_lifetime(tagged_pids: Tagged) -> None:
+    """The last line of defence if every revert path failed: helpers expire."""
+    from chaos_workbench.faults._helpers import lifetime_s, new_tag, spawn_helper, stop_helper
+
+    assert lifetime_s(10) == 80
+    assert lifetime_s(None) == 3600
+    tag = new_tag("test")
+    helper = await spawn_helper("cpu", ["--workers", "1", "--load-pct", "10"], tag=tag, max_s=0.5)
+    try:
+        assert await asyncio.wait_for(helper.process.wait(), 10) == 0
+        deadline = time.monotonic() + 5
+        while tagged_pids(tag):  # its worker expires on the same bound
+            assert time.monotonic() < deadline, "worker still running"
+            await asyncio.sleep(0.05)
+    finally:
+        await stop_helper(helper)

@@ -20,7 +20,7 @@ from pathlib import Path
 from chaos_workbench.faults.base import FaultError
 from chaos_workbench.processes._spawn import TAG_ENV
 
-__all__ = ["Helper", "new_tag", "spawn_helper", "stop_helper"]
+__all__ = ["Helper", "lifetime_s", "new_tag", "spawn_helper", "stop_helper"]
 
 _HOG_SCRIPT = Path(__file__).with_name("_hog.py")
 
@@ -28,6 +28,15 @@ _HOG_SCRIPT = Path(__file__).with_name("_hog.py")
 def new_tag(kind: str) -> str:
     """A tag unique to one fault instance (it names files and marks helper processes)."""
     return f"cwb-{kind}-{secrets.token_hex(6)}"
+
+
+def lifetime_s(duration_s: float | None) -> float:
+    """How long a helper may live on its own: twice the hold plus a minute, else an hour.
+
+    A bound that holds even if every revert path failed (like a toxic's time-to-live);
+    generous, so a hold that runs long is never cut short by it.
+    """
+    return 2 * duration_s + 60 if duration_s else 3600.0
 
 
 @dataclass

@@ -16,7 +16,13 @@ from typing import Literal
 from pydantic import Field
 
 from chaos_workbench.faults import _cgroups as cg
-from chaos_workbench.faults._helpers import Helper, new_tag, spawn_helper, stop_helper
+from chaos_workbench.faults._helpers import (
+    Helper,
+    lifetime_s,
+    new_tag,
+    spawn_helper,
+    stop_helper,
+)
 from chaos_workbench.faults._targets import SupervisorLike
 from chaos_workbench.faults.base import (
     Fault,
@@ -97,7 +103,11 @@ class CpuPressure(Fault[CpuPressureParams]):
             str(self.params.period_ms),
         ]
         self._helper = await spawn_helper(
-            "cpu", args, tag=self.tag, cgroups=[group.path] if group else ()
+            "cpu",
+            args,
+            tag=self.tag,
+            max_s=lifetime_s(self.params.duration_s),
+            cgroups=[group.path] if group else (),
         )
 
     async def revert(self) -> None:

@@ -17,7 +17,13 @@ from typing import Literal
 
 from pydantic import Field
 
-from chaos_workbench.faults._helpers import Helper, new_tag, spawn_helper, stop_helper
+from chaos_workbench.faults._helpers import (
+    Helper,
+    lifetime_s,
+    new_tag,
+    spawn_helper,
+    stop_helper,
+)
 from chaos_workbench.faults._targets import check_path_allowed
 from chaos_workbench.faults.base import Fault, FaultContext, FaultError, FaultParams
 from chaos_workbench.faults.registry import register
@@ -68,7 +74,9 @@ class IoStress(Fault[IoStressParams]):
             "--max-size-mb",
             str(self.params.max_size_mb),
         ]
-        self._helper = await spawn_helper("io", args, tag=self.tag)
+        self._helper = await spawn_helper(
+            "io", args, tag=self.tag, max_s=lifetime_s(self.params.duration_s)
+        )
 
     async def revert(self) -> None:
         helper, self._helper = self._helper, None

@@ -19,7 +19,13 @@ import psutil
 from pydantic import Field, model_validator
 
 from chaos_workbench.faults import _cgroups as cg
-from chaos_workbench.faults._helpers import Helper, new_tag, spawn_helper, stop_helper
+from chaos_workbench.faults._helpers import (
+    Helper,
+    lifetime_s,
+    new_tag,
+    spawn_helper,
+    stop_helper,
+)
 from chaos_workbench.faults._targets import SupervisorLike
 from chaos_workbench.faults.base import (
     Fault,
@@ -135,6 +141,7 @@ class MemoryPressure(Fault[MemoryPressureParams]):
             "memory",
             ["--size-mb", str(max(1, size // _MIB))],
             tag=self.tag,
+            max_s=lifetime_s(self.params.duration_s),
             cgroups=[group.path] if group else (),
         )
 
