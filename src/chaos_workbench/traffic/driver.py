@@ -312,10 +312,11 @@ class LoadDriver:
         status: int | None,
         nbytes: int,
         error: ErrorKind | None,
+        now: int = 0,
     ) -> None:
         if self._finished.is_set():
             return  # a straggler after the drain deadline: its windows are already out
-        latency_ns = time.monotonic_ns() - intended_ns
+        latency_ns = (now or time.monotonic_ns()) - intended_ns
         assert self.recorder is not None
         self.recorder.completed(intended_ns, latency_ns // 1000, error, nbytes)
         if self._on_request is not None:
@@ -328,12 +329,13 @@ class LoadDriver:
         if status >= 400:
             error = ErrorKind.HTTP_5XX if status >= 500 else ErrorKind.HTTP_4XX
         self._busy.discard(conn)
-        self._record(conn.intended_ns, conn.sent_ns, status, conn.nbytes, error)
+        now = time.monotonic_ns()
+        self._record(conn.intended_ns, conn.sent_ns, status, conn.nbytes, error, now)
         if not keep_alive:
             conn.close()
             self._after_connection_gone()
             return
-        self._reuse(conn)
+        self._reuse(conn, now)
 
     def on_failure(self, conn: Connection, kind: ErrorKind) -> None:
         self._busy.discard(conn)
@@ -355,8 +357,7 @@ class LoadDriver:
                 self._idle.remove(conn)
         self._after_connection_gone()
 
-    def _reuse(self, conn: Connection) -> None:
-        now = time.monotonic_ns()
+    def _reuse(self, conn: Connection, now: int) -> None:
         if self._closed_loop:
             if self._stopping:
                 conn.close()

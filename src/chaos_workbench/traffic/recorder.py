@@ -101,6 +101,8 @@ class WindowRecorder:
         self.start_ns = start_ns
         self.window_ns = window_ns
         self._open: dict[int, _Open] = {}
+        self._last_index = -1
+        self._last_slot = _Open()
         self._next_emit = 0
         self._frontier_ns = start_ns  # every intended time before this has been dispatched
         self._closed = False
@@ -111,9 +113,12 @@ class WindowRecorder:
 
     def _slot(self, intended_ns: int) -> _Open:
         index = (intended_ns - self.start_ns) // self.window_ns
+        if index == self._last_index:  # the common case: the same window as the last call
+            return self._last_slot
         slot = self._open.get(index)
         if slot is None:
             slot = self._open[index] = _Open()
+        self._last_index, self._last_slot = index, slot
         return slot
 
     def dispatched(self, intended_ns: int, lag_ns: int) -> None:
@@ -166,6 +171,8 @@ class WindowRecorder:
             if slot is not None and slot.completed < slot.dispatched and not force:
                 return
             self._open.pop(self._next_emit, None)
+            if self._last_index == self._next_emit:
+                self._last_index = -1
             self._next_emit += 1
             self._emit(self._finish(start, slot))
 
