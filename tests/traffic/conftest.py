@@ -1,7 +1,7 @@
 """A real HTTP/1.1 test server on an ephemeral loopback port, whose misbehaviour the path picks.
 
 ``/ok`` 200 · ``/404`` · ``/503`` · ``/reset`` (RST after reading the request) · ``/silent``
-(never answers) · ``/garbage`` (not HTTP) · ``/close`` (200 with ``Connection: close``) ·
+(never answers) · ``/garbage`` (not HTTP) · ``/slow`` (200 after 50 ms) · ``/close`` (200 with ``Connection: close``) ·
 ``/stall`` (200, but held while ``server.stall_until_ns`` is in the future).
 """
 
@@ -51,6 +51,8 @@ class _ServerConn(asyncio.Protocol):
     async def answer(self, path: str) -> None:
         assert self.transport is not None
         transport = self.transport
+        if path.startswith("/slow"):
+            await asyncio.sleep(0.05)
         if path.startswith("/stall"):
             while time.monotonic_ns() < self.server.stall_until_ns:
                 await asyncio.sleep(0.001)

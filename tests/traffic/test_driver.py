@@ -295,3 +295,12 @@ async def test_https_with_a_trusted_and_an_untrusted_certificate(
         assert sum(w.successes for w in windows) == 20
     finally:
         await server.close()
+
+
+async def test_pool_grows_to_rate_times_latency(http_server: TestServer) -> None:
+    """50 ms answers at 200/s need about 10 connections (Little's law), not the bound (400)."""
+    spec = TrafficSpec(url=http_server.url + "/slow", rate_per_s=200)
+    windows, driver = await run(spec, duration_s=1.0)
+    assert sum(w.successes for w in windows) == 200
+    assert 8 <= driver.stats.connections_opened <= 60
+    assert all((w.percentile_ms(50) or 0) >= 49 for w in windows)
