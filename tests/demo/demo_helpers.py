@@ -6,6 +6,7 @@ Imported by ``conftest.py`` (which puts this directory on ``sys.path``: the suit
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -16,6 +17,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import asyncpg
 
 START_TIMEOUT_S = 60.0  # initdb on a loaded 2-core machine takes a few seconds; bounded
 
@@ -170,3 +173,16 @@ def start_stack(base: Path) -> Stack:
         stop_all(started)
         raise
     return Stack(*started, data_dir=data, log_dir=logs)
+
+
+async def connect_pg(port: int, timeout_s: float = 20.0) -> asyncpg.Connection:
+    """Connect to the demo db; while it says "starting up" (crash recovery after its
+    port opened), try again - bounded."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return await asyncpg.connect(host="127.0.0.1", port=port, user="postgres")
+        except asyncpg.CannotConnectNowError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)

@@ -12,12 +12,12 @@ import signal
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 import nats
 import pytest
 import valkey.asyncio as valkey
 from demo_helpers import (
     Stack,
+    connect_pg,
     free_port,
     port_open,
     start_demo_server,
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.demo
 
 
 async def test_postgres_serves_the_seeded_schema(stack: Stack) -> None:
-    conn = await asyncpg.connect(host="127.0.0.1", port=stack.db.port, user="postgres")
+    conn = await connect_pg(stack.db.port)
     try:
         assert await conn.fetchval("SELECT 1") == 1
         seeded = await conn.fetchval("SELECT count(*) FROM orders WHERE id ~ '^[0-9]+$'")
@@ -104,7 +104,7 @@ async def test_postgres_survives_sigkill_and_stops_on_sigterm(demo_tmp: Path) ->
     data = demo_tmp / "pg"
     server = start_demo_server("db", "postgres_server", port, demo_tmp, "--data", str(data))
     try:
-        conn = await asyncpg.connect(host="127.0.0.1", port=port, user="postgres")
+        conn = await connect_pg(port)
         await conn.execute(
             "INSERT INTO orders (id, sku, qty, status) VALUES ('kept', 'K', 2, 'paid')"
         )
@@ -118,7 +118,7 @@ async def test_postgres_survives_sigkill_and_stops_on_sigterm(demo_tmp: Path) ->
         )
 
         restart_s = server.start()
-        conn = await asyncpg.connect(host="127.0.0.1", port=port, user="postgres")
+        conn = await connect_pg(port)
         try:
             assert await conn.fetchval("SELECT qty FROM orders WHERE id = 'kept'") == 2
             assert await conn.fetchval("SELECT count(*) FROM orders") == 50 + 1

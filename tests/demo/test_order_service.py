@@ -2,14 +2,16 @@
 
 The outage test stops real dependencies and measures, with real requests, what the
 resilience switch changes: ``on`` keeps serving reads from the cache and accepts writes
-(outbox, pending payment) while ``off`` fails them; after the restart ``on`` delivers what
-it held back.
+(outbox, pending payment, buffered event) while ``off`` fails them; after the restart
+``on`` delivers what it held back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,11 +25,14 @@ import valkey.asyncio as valkey
 from demo_helpers import (
     DemoServer,
     Stack,
+    connect_pg,
     demo_argv,
     free_port,
     start_stack,
     stop_all,
 )
+
+from chaos_workbench.proxy.manager import ProxyManager
 
 pytestmark = pytest.mark.demo
 
@@ -65,7 +70,7 @@ async def request(
 
 
 async def db_row(stack: Stack, order_id: str) -> asyncpg.Record | None:
-    conn = await asyncpg.connect(host="127.0.0.1", port=stack.db.port, user="postgres")
+    conn = await connect_pg(stack.db.port)
     try:
         return await conn.fetchrow("SELECT * FROM orders WHERE id = $1", order_id)
     finally:
@@ -122,10 +127,14 @@ async def burst(
 
 
 async def poll(check: Any, timeout_s: float) -> bool:
+    """Poll ``check()`` until true; a restarted server refusing connections is "not yet"."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if await check():
-            return True
+        try:
+            if await check():
+                return True
+        except (OSError, asyncpg.PostgresError, aiohttp.ClientError):
+            pass  # e.g. PostgreSQL's "the database system is starting up"
         await asyncio.sleep(0.1)
     return False
 
@@ -134,11 +143,16 @@ async def poll(check: Any, timeout_s: float) -> bool:
 async def test_with_a_dependency_down_on_keeps_serving_and_off_fails(demo_tmp: Path) -> None:
     own = await asyncio.to_thread(start_stack, demo_tmp)
     services: list[DemoServer] = []
+    # NATS is reached through a proxy, so the test can hold the service off the restarted
+    # server until its own subscriber listens (else the buffered event could go first).
+    proxies = ProxyManager(rng=random.Random(1))
     try:
         # A short cache freshness (0.2 s) so that reads of warm entries need the db.
-        off, _ = await asyncio.to_thread(start_service, own, "off", "--cache-ttl-s", "0.2")
+        queue = await proxies.create("queue", "127.0.0.1:0", f"127.0.0.1:{own.queue.port}")
+        options = ("--cache-ttl-s", "0.2", "--queue", queue.listen)
+        off, _ = await asyncio.to_thread(start_service, own, "off", *options)
         services.append(off)
-        on, _ = await asyncio.to_thread(start_service, own, "on", "--cache-ttl-s", "0.2")
+        on, _ = await asyncio.to_thread(start_service, own, "on", *options)
         services.append(on)
         off_url, on_url = f"http://127.0.0.1:{off.port}", f"http://127.0.0.1:{on.port}"
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
@@ -162,6 +176,29 @@ async def test_with_a_dependency_down_on_keeps_serving_and_off_fails(demo_tmp: P
                 return row is not None and row["status"] == "paid"
 
             assert await poll(charged, 15), "the queued charge was not settled"
+
+            # -- queue down: on buffers the event and publishes it when NATS is back --------
+            assert own.queue.stop() == 0
+            status, buffered = await request(http, "POST", f"{on_url}/orders", {"sku": "Q"})
+            assert status == 201, buffered  # stored and paid; only the event waits
+            status, health = await request(http, "GET", f"{on_url}/healthz")
+            assert health["queued_events"] >= 1
+            await proxies.update("queue", enabled=False)
+            await asyncio.to_thread(own.queue.start)
+            nc = await nats.connect(f"nats://127.0.0.1:{own.queue.port}")
+            try:
+                sub = await nc.subscribe("orders.created")
+                await nc.flush()  # the subscription is registered before the service is back
+                await proxies.update("queue", enabled=True)
+                delivered: set[str] = set()
+                deadline = time.monotonic() + 15
+                while buffered["id"] not in delivered:
+                    assert time.monotonic() < deadline, "the buffered event never arrived"
+                    with contextlib.suppress(nats.errors.TimeoutError):
+                        msg = await sub.next_msg(timeout=0.5)
+                        delivered.add(json.loads(msg.data)["id"])
+            finally:
+                await nc.close()
 
             # -- db down ---------------------------------------------------------------
             assert own.db.stop() == 0
@@ -190,6 +227,7 @@ async def test_with_a_dependency_down_on_keeps_serving_and_off_fails(demo_tmp: P
             assert await poll(off_back, 15), "off did not reconnect after the db restart"
     finally:
         stop_all(services)
+        await proxies.aclose()
         stop_all(own.servers)
 
 

@@ -246,6 +246,11 @@ class Backends:
         if nc is None or nc.is_closed:
             raise ConnectionError("not connected to NATS")
         await nc.publish(ORDER_EVENTS_SUBJECT, json.dumps(order.to_json()).encode())
+        if self.resilient:
+            # Wait for the server's PONG: a publish into a socket that died a moment ago
+            # "succeeds" locally and is lost; confirmed, it is buffered and sent again
+            # instead (at least once: a PONG lost after delivery means a duplicate event).
+            await nc.flush(timeout=1)
 
     # -- payments ----------------------------------------------------------------------
 
