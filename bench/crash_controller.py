@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import random
 import signal
 import sys
@@ -68,7 +69,10 @@ def fault_params(kind: str, run_dir: Path, proxy: str | None) -> dict[str, Any]:
 
 
 def phase(path: Path, name: str) -> None:
-    path.write_text(name + "\n")
+    """Atomically (rename), so a reader never sees half a phase name."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(name + "\n")
+    os.replace(tmp, path)
 
 
 async def run(args: argparse.Namespace) -> int:

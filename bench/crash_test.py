@@ -161,9 +161,10 @@ def teardown(run_dir: Path) -> None:
 
 def phase_of(path: Path) -> str:
     try:
-        return path.read_text().strip() or "setup"
+        name = path.read_text().strip()
     except OSError:
         return "setup"
+    return name if name in ORDER else "setup"
 
 
 def trial(
