@@ -260,3 +260,30 @@ async def test_populate_duplicate_names_is_500_with_toxiproxy_text(
         await manager.populate([spec, spec])
     assert caught.value.body() == {"error": 'duplicate proxy name "a"', "status": 500}
     assert manager.list() == []
+
+
+async def test_update_listen_and_upstream_move_the_proxy(
+    manager: ProxyManager, echo_upstream: Upstream
+) -> None:
+    info = await manager.create("db", "127.0.0.1:0", "127.0.0.1:1")
+    moved = await manager.update("db", listen="127.0.0.1:0", upstream=echo_upstream.address)
+    assert moved.upstream == echo_upstream.address
+    assert moved.listen != info.listen
+    reader, writer = await open_client(moved.listen)
+    assert await roundtrip_ms(reader, writer) < 1000
+    writer.close()
+    with pytest.raises(ConnectionRefusedError):
+        await open_client(info.listen)
+
+
+async def test_created_disabled_does_not_listen(
+    manager: ProxyManager, echo_upstream: Upstream
+) -> None:
+    info = await manager.create("db", "127.0.0.1:0", echo_upstream.address, enabled=False)
+    assert info.enabled is False
+    assert info.listen == "127.0.0.1:0"
+    enabled = await manager.update("db", enabled=True)
+    assert enabled.listen != "127.0.0.1:0"
+    reader, writer = await open_client(enabled.listen)
+    assert await roundtrip_ms(reader, writer) < 1000
+    writer.close()
