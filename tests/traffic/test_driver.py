@@ -304,3 +304,34 @@ async def test_pool_grows_to_rate_times_latency(http_server: TestServer) -> None
     assert sum(w.successes for w in windows) == 200
     assert 8 <= driver.stats.connections_opened <= 60
     assert all((w.percentile_ms(50) or 0) >= 49 for w in windows)
+
+
+async def test_cancelled_while_draining_closes_everything(http_server: TestServer) -> None:
+    """Cancelled twice (the second cancel cuts the drain short): nothing is left open."""
+    spec = TrafficSpec(url=http_server.url + "/silent", rate_per_s=100, timeout_ms=10_000)
+    holder: list[LoadDriver] = []
+
+    async def body() -> None:
+        async with LoadDriver(spec, rng=random.Random(1)) as driver:
+            holder.append(driver)
+            await asyncio.sleep(60)
+
+    task = asyncio.create_task(body())
+    async with asyncio.timeout(10):
+        while len(http_server.transports) < 5:  # requests in flight, unanswered
+            await asyncio.sleep(0.01)
+    task.cancel()
+    async with asyncio.timeout(5):
+        while not holder[0].stopping:  # the first cancel reached the drain
+            await asyncio.sleep(0.01)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    driver = holder[0]
+    assert driver.stats.connections_open == 0
+    windows = [w async for w in driver.windows()]  # the last windows are out, and the stream ended
+    assert sum(w.requests for w in windows) >= 5
+    assert {k for w in windows for k in w.errors} == {ErrorKind.READ_TIMEOUT}
+    async with asyncio.timeout(5):
+        while http_server.transports:  # the server saw every connection go
+            await asyncio.sleep(0.01)

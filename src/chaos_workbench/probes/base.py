@@ -139,13 +139,15 @@ class ProbeDriver:
         if self._loop is None:
             return
         self.stop()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._finished.wait(), self._timeout_ns / 1e9 + 1.0)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._finish()
-        await self.prober.aclose()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._finished.wait(), self._timeout_ns / 1e9 + 1.0)
+        finally:  # also when cancelled while draining: no task or client outlives us
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._finish()
+            await self.prober.aclose()
 
     async def windows(self) -> AsyncIterator[Window]:
         if self.recorder is None:

@@ -157,6 +157,11 @@ class LoadDriver:
             self._timer.cancel()
             self._timer = None
 
+    @property
+    def stopping(self) -> bool:
+        """True once the plan has ended or ``stop()`` was called (no new requests go out)."""
+        return self._stopping
+
     async def wait(self) -> None:
         """Until the run has ended and its last window has been emitted."""
         await self._finished.wait()
@@ -166,12 +171,14 @@ class LoadDriver:
         if self._loop is None:
             return
         self.stop()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._finished.wait(), self._timeout_ns / 1e9 + 1.0)
-        self._finish()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._finished.wait(), self._timeout_ns / 1e9 + 1.0)
+        finally:  # also when cancelled while draining: no connection or task outlives us
+            self._finish()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def windows(self) -> AsyncIterator[Window]:
         """Each window once final, in order; ends after the run's last window."""
