@@ -119,6 +119,7 @@ async def test_backlog_is_bounded_and_drains_in_order_until_a_failure() -> None:
     assert backlog.put(1)
     assert backlog.put(2)
     assert backlog.put(3)
+    assert backlog.full
     assert not backlog.put(4)  # full: the caller must fail the request instead
     sent: list[int] = []
 
@@ -135,3 +136,4 @@ async def test_backlog_is_bounded_and_drains_in_order_until_a_failure() -> None:
     assert await backlog.drain(send) == 2
     assert sent == [1, 2, 3]
     assert len(backlog) == 0
+    assert not backlog.full

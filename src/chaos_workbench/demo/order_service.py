@@ -141,6 +141,7 @@ class ResilientOrders:
         self.outbox: Backlog[Order] = Backlog("outbox", BACKLOG_MAX_ITEMS)
         self.events: Backlog[Order] = Backlog("events", BACKLOG_MAX_ITEMS)
         self.unpaid: Backlog[Order] = Backlog("unpaid", BACKLOG_MAX_ITEMS)
+        self.lost = {"events": 0, "charges": 0}  # what full backlogs could not keep
 
     async def _call(self, dep: str, policy: RetryPolicy, op: Callable[[], Awaitable[T]]) -> T:
         return await call(op, breaker=self.breakers[dep], policy=policy, rng=self.rng)
@@ -187,12 +188,14 @@ class ResilientOrders:
             )
             order = Order(order_id, sku, qty, "paid", payment_id)
         except DependencyError:
-            order = Order(order_id, sku, qty, "payment_pending")
-            if not self.unpaid.put(order):
+            if self.unpaid.full:
                 return Reply(503, error="payments unavailable and the retry queue is full")
+            order = Order(order_id, sku, qty, "payment_pending")
         stored = await self._store(order)
         if stored is None:
             return Reply(503, error="db unavailable and the outbox is full")
+        if order.status != "paid" and not self.unpaid.put(order):
+            self.lost["charges"] += 1  # filled up meanwhile: stays pending (see health)
         await self._publish(order)
         await self._cache_put(order)
         complete = stored and order.status == "paid"
@@ -215,7 +218,8 @@ class ResilientOrders:
                 return
             except DependencyError:
                 pass
-        self.events.put(order)  # when full, the event is dropped (counted in health)
+        if not self.events.put(order):
+            self.lost["events"] += 1  # the buffer is full: this event is dropped
 
     async def drain_once(self) -> None:
         """Flush what the outage left behind, each backlog behind its dependency's breaker."""
@@ -237,6 +241,7 @@ class ResilientOrders:
             "outbox": len(self.outbox),
             "queued_events": len(self.events),
             "unpaid": len(self.unpaid),
+            "lost": dict(self.lost),
             "breakers": {name: b.state.value for name, b in self.breakers.items()},
         }
 

@@ -177,12 +177,16 @@ class Backlog(Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
+    @property
+    def full(self) -> bool:
+        return len(self._items) >= self.max_items
+
     def items(self) -> tuple[T, ...]:
         return tuple(self._items)
 
     def put(self, item: T) -> bool:
         """Queue ``item``; False when the backlog is full."""
-        if len(self._items) >= self.max_items:
+        if self.full:
             return False
         self._items.append(item)
         return True
