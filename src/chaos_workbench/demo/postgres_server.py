@@ -25,6 +25,7 @@ import argparse
 import importlib.util
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import sys
@@ -182,7 +183,10 @@ def _ensure_cluster(data_dir: Path, run_as: _RunAs, seed_orders: int) -> None:
     """initdb when the data dir is new, and create the schema once."""
     if not (data_dir / "PG_VERSION").exists():
         for leftover in data_dir.iterdir():  # a half-finished initdb: start over
-            subprocess.run(["rm", "-rf", str(leftover)], check=True)
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover)
+            else:
+                leftover.unlink()
         _run_checked(
             [
                 str(PG_BIN / "initdb"),
