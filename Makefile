@@ -7,7 +7,7 @@ SUM := $(shell cksum < pyproject.toml | cut -d' ' -f1)
 DEMO_STAMP := $(VENV)/.demo-$(SUM)
 DEV_STAMP := $(VENV)/.dev-$(SUM)
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test lint typecheck system-deps bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,11 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+# OS packages a few tests need (libfaketime, chromium, openssl): see the script.
+system-deps:
+	bash .ci/install-system-deps.sh
+
+test: lint typecheck system-deps
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 bench: $(DEV_STAMP)

@@ -240,7 +240,7 @@ def main() -> int:
     if find_libfaketime() is not None:
         kinds.append("clock")
     else:
-        print("clock skew trials skipped: libfaketime missing (.ci/install-faketime.sh)")
+        print("clock skew trials skipped: libfaketime missing (.ci/install-system-deps.sh)")
     proxy = start_proxy(root)
     if proxy is not None:
         kinds.append("latency")

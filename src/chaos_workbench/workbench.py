@@ -40,7 +40,7 @@ class ChaosWorkbench:
         self,
         service: str,
         *,
-        traffic: Mapping[str, Any],
+        traffic: Mapping[str, Any] | None = None,
         slo: Mapping[str, Any] | None = None,
         proxies: Iterable[Mapping[str, Any]] = (),
         processes: Iterable[Mapping[str, Any]] = (),
@@ -51,7 +51,7 @@ class ChaosWorkbench:
     ) -> None:
         self._base: dict[str, Any] = {
             "service": service,
-            "traffic": dict(traffic),
+            "traffic": dict(traffic) if traffic is not None else None,
             "slo": dict(slo or {}),
             "proxies": [dict(p) for p in proxies],
             "processes": [dict(p) for p in processes],
@@ -68,8 +68,7 @@ class ChaosWorkbench:
         """A workbench holding a loaded suite's settings and experiments."""
         data = suite.model_dump(by_alias=True, exclude={"experiments"}, exclude_none=True)
         service = data.pop("service")
-        traffic = data.pop("traffic")
-        wb = cls(service, traffic=traffic, run_dir=run_dir, **data)
+        wb = cls(service, run_dir=run_dir, **data)
         for experiment in suite.experiments:
             wb.add_experiment(experiment)
         return wb

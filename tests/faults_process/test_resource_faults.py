@@ -212,7 +212,7 @@ async def test_io_stress_writes_with_fsync_and_cleans_up(
 
 
 @pytest.mark.skipif(
-    find_libfaketime() is None, reason="libfaketime missing: run .ci/install-faketime.sh"
+    find_libfaketime() is None, reason="libfaketime missing: run .ci/install-system-deps.sh"
 )
 async def test_clock_skew_shows_in_the_childs_date(run_dir: Path, make_ctx: MakeCtx) -> None:
     out = run_dir / "now.txt"

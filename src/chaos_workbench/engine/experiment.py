@@ -122,7 +122,7 @@ class ExperimentRunner:
     async def run(self, spec: ExperimentSpec) -> FaultResult:
         """Run one experiment; never raises for a fault that misbehaves (only cancellation)."""
         baseline_s, fault_s, recovery_timeout_s = self._durations(spec)
-        timeout_s = self.suite.traffic.timeout_ms / 1e3
+        timeout_s = self.suite.request_timeout_ms / 1e3
         fault = self.build_fault(spec)
         clock = _Clock(start_ns=_now())
         self.journal.write("experiment_start", experiment=spec.name, fault=fault.describe())
@@ -192,8 +192,13 @@ class ExperimentRunner:
         # 5. Recover.
         self.on_phase(spec.name, "recovery")
         await self.feed.wait_covered(revert_ns, timeout_s=timeout_s + 10)
+        # The fault phase is the windows wholly between "applied" and "revert starts": a
+        # window straddling either edge mixes healthy and faulty requests. A fault held for
+        # less than a window falls back to every window it touched.
         fault_windows = [
-            w for w in self.feed.between(injected_ns, revert_ns) if w.start_ns >= inject_ns
+            w
+            for w in self.feed.between(injected_ns, revert_ns)
+            if w.start_ns >= injected_ns and w.end_ns <= revert_ns
         ] or self.feed.between(inject_ns, revert_ns)
         change = assess_change(baseline, fault_windows, slo=self.suite.slo, rng=self.ctx.rng)
         impact = classify_impact(

@@ -26,6 +26,13 @@ from chaos_workbench.experiments.schema import ExperimentSpec, Suite
 from chaos_workbench.faults import FaultContext, FaultError
 from chaos_workbench.faults import registry as fault_registry
 from chaos_workbench.model import ExperimentStatus, FaultResult, ResilienceScore, RunRecord
+from chaos_workbench.probes import ProbeDriver, probe_driver
+from chaos_workbench.probes.spec import (
+    NatsProbeSpec,
+    PostgresProbeSpec,
+    TcpProbeSpec,
+    ValkeyProbeSpec,
+)
 from chaos_workbench.processes.supervisor import Supervisor
 from chaos_workbench.proxy.client import ToxiproxyClient, start_proxy_server
 from chaos_workbench.safety.net import SafetyNet
@@ -34,6 +41,7 @@ from chaos_workbench.traffic.driver import LoadDriver
 __all__ = ["RunAborted", "RunOptions", "default_run_dir", "execute_suite"]
 
 DEFAULT_RUNS_DIR = Path(".cwb") / "runs"
+AnyProbeSpec = PostgresProbeSpec | ValkeyProbeSpec | NatsProbeSpec | TcpProbeSpec
 
 
 class RunAborted(Exception):
@@ -60,6 +68,11 @@ class RunOptions:
     abort_requested: asyncio.Event | None = None  # set it to abort the running experiment
 
 
+def _required(probe: AnyProbeSpec | None) -> AnyProbeSpec:
+    assert probe is not None, "a suite has traffic or a probe (schema-enforced)"
+    return probe
+
+
 def default_run_dir(service: str) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return DEFAULT_RUNS_DIR / f"{stamp}-{service}-{secrets.token_hex(2)}"
@@ -67,20 +80,21 @@ def default_run_dir(service: str) -> Path:
 
 async def _open_proxies(
     suite: Suite, stack: contextlib.AsyncExitStack, *, seed: int, run_dir: Path
-) -> ToxiproxyClient:
+) -> tuple[ToxiproxyClient, int | None]:
     """Connect to the suite's Toxiproxy-compatible API (or start ours) and set up its proxies.
 
     The built-in proxy runs as a child process in its own session, so it is the same
     ``cwb proxy`` users run by hand, and its toxics carry a time-to-live: a toxic left by a
     crashed controller expires by itself even before the watchdog removes it.
     """
+    server_pid = None
     if suite.proxy_api:
         api_url = suite.proxy_api
     else:
         (run_dir / "logs").mkdir(parents=True, exist_ok=True)
         server = await start_proxy_server(seed=seed, log_path=run_dir / "logs" / "proxy.log")
         stack.push_async_callback(server.aclose)
-        api_url = server.api_url
+        api_url, server_pid = server.api_url, server.pid
     client = ToxiproxyClient(api_url)
     stack.push_async_callback(client.aclose)
     existing = await client.proxies()
@@ -92,7 +106,7 @@ async def _open_proxies(
         )
         if suite.proxy_api:
             stack.push_async_callback(client.delete_proxy, proxy.name)
-    return client
+    return client, server_pid
 
 
 def _selected(suite: Suite, only: Sequence[str]) -> tuple[ExperimentSpec, ...]:
@@ -140,15 +154,17 @@ async def execute_suite(
                 await supervisor.start_all()
             except Exception as exc:
                 raise RunAborted(f"could not start the suite's processes: {exc}") from exc
-            proxies = None
+            proxies, proxy_pid = None, None
             if suite.proxies:
-                proxies = await _open_proxies(suite, stack, seed=seed, run_dir=run_dir)
+                proxies, proxy_pid = await _open_proxies(suite, stack, seed=seed, run_dir=run_dir)
             ctx = FaultContext(
                 run_dir=run_dir,
                 rng=rng,
                 proxies=proxies,
                 processes=supervisor if suite.processes else None,
                 allowed_paths=tuple(Path(p) for p in suite.blast_radius.paths),
+                allowed_process_patterns=suite.blast_radius.process_patterns,
+                protected_pids=tuple(pid for pid in (safety.watchdog_pid, proxy_pid) if pid),
             )
             refusals = []
             for spec in experiments:
@@ -161,8 +177,11 @@ async def execute_suite(
                     "refused before anything was injected: " + "; ".join(refusals), exit_code=2
                 )
 
-            driver = await stack.enter_async_context(
-                LoadDriver(suite.traffic, window_ms=suite.defaults.window_ms, rng=rng)
+            window_ms = suite.defaults.window_ms
+            driver: LoadDriver | ProbeDriver = await stack.enter_async_context(
+                LoadDriver(suite.traffic, window_ms=window_ms, rng=rng)
+                if suite.traffic is not None
+                else probe_driver(_required(suite.probe), window_ms=window_ms, rng=rng)
             )
             feed = WindowFeed(driver.windows())
             feed.start()

@@ -44,11 +44,20 @@ from chaos_workbench.experiments.schema import (
 )
 from chaos_workbench.faults import FaultParams
 from chaos_workbench.faults import registry as fault_registry
+from chaos_workbench.probes.spec import (
+    NatsProbeSpec,
+    PostgresProbeSpec,
+    ProbeSpec,
+    TcpProbeSpec,
+    ValkeyProbeSpec,
+)
 
 __all__ = ["load_suite", "parse_suite"]
 
 _CONTEXT = {DEFER_REFERENCES: True}
 _FAULT_ADAPTER: TypeAdapter[FaultParams] = TypeAdapter(FaultField)
+AnyProbeSpec = PostgresProbeSpec | ValkeyProbeSpec | NatsProbeSpec | TcpProbeSpec
+_PROBE_ADAPTER: TypeAdapter[AnyProbeSpec] = TypeAdapter(ProbeSpec)
 # pydantic prefixes messages raised from validators; the path already says where.
 _PREFIXES = ("Value error, ", "Assertion failed, ")
 
@@ -252,6 +261,12 @@ def _outline_from_raw(data: object, unset: list[Loc]) -> SuiteOutline:
         experiments.append((index, name, refs))
     traffic = data.get("traffic")
     url = traffic.get("url") if isinstance(traffic, dict) else None
+    probe_target: tuple[str, str] | None = None
+    if data.get("probe") is not None:
+        try:
+            probe_target = _PROBE_ADAPTER.validate_python(data.get("probe")).target()
+        except ValidationError:
+            probe_target = None  # reported by the model validation itself
     try:
         blast = BlastRadius.model_validate(data.get("blast_radius") or {})
         allowed: frozenset[str] | None = frozenset(blast.hosts)
@@ -263,5 +278,6 @@ def _outline_from_raw(data: object, unset: list[Loc]) -> SuiteOutline:
         upstreams=tuple(upstreams),
         experiments=tuple(experiments),
         traffic_url=url if isinstance(url, str) and urlsplit(url).hostname else None,
+        probe_target=probe_target,
         allowed_hosts=allowed,
     )

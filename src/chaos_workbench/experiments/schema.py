@@ -27,6 +27,7 @@ from pydantic_core import PydanticCustomError
 from chaos_workbench.faults import FaultParams, Reference
 from chaos_workbench.faults import registry as fault_registry
 from chaos_workbench.model import ImpactLevel
+from chaos_workbench.probes.spec import ProbeSpec
 from chaos_workbench.traffic.spec import StageSpec
 
 __all__ = [
@@ -287,7 +288,13 @@ class Suite(_Model):
 
     service: str = Field(min_length=1)
     seed: int | None = None
-    traffic: TrafficSpec
+    traffic: TrafficSpec | None = Field(
+        default=None, description="HTTP load that measures the service (or give 'probe')."
+    )
+    probe: ProbeSpec | None = Field(
+        default=None,
+        description="Measure a non-HTTP system directly (postgres, valkey, nats, tcp) instead.",
+    )
     slo: Slo = Field(default_factory=Slo)
     impact: ImpactThresholds = Field(default_factory=ImpactThresholds)
     proxy_api: str | None = Field(
@@ -303,6 +310,21 @@ class Suite(_Model):
         default=False, description="Stop the whole suite when an experiment is aborted."
     )
     experiments: tuple[ExperimentSpec, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_measurement(self) -> Suite:
+        if (self.traffic is None) == (self.probe is None):
+            raise ValueError(
+                "give exactly one of 'traffic' (HTTP) or 'probe' (postgres, valkey, nats, tcp)"
+            )
+        return self
+
+    @property
+    def request_timeout_ms(self) -> float:
+        """How long one measured request may take before it counts as an error."""
+        measured = self.traffic if self.traffic is not None else self.probe
+        assert measured is not None  # guaranteed by _one_measurement
+        return measured.timeout_ms
 
     @model_validator(mode="after")
     def _check_references(self, info: ValidationInfo) -> Suite:
@@ -351,6 +373,7 @@ class SuiteOutline:
     upstreams: tuple[tuple[int, str], ...] = ()
     experiments: tuple[tuple[int, str | None, tuple[Reference, ...]], ...] = ()
     traffic_url: str | None = None
+    probe_target: tuple[str, str] | None = None  # (field, host)
     allowed_hosts: frozenset[str] | None = frozenset()
 
     @classmethod
@@ -362,7 +385,8 @@ class SuiteOutline:
             experiments=tuple(
                 (i, e.name, tuple(e.fault.references())) for i, e in enumerate(suite.experiments)
             ),
-            traffic_url=suite.traffic.url,
+            traffic_url=suite.traffic.url if suite.traffic is not None else None,
+            probe_target=suite.probe.target() if suite.probe is not None else None,
             allowed_hosts=frozenset(suite.blast_radius.hosts),
         )
 
@@ -403,6 +427,8 @@ def reference_problems(outline: SuiteOutline) -> list[ReferenceProblem]:
         targets: list[tuple[Loc, str]] = []
         if outline.traffic_url is not None:
             targets.append((("traffic", "url"), urlsplit(outline.traffic_url).hostname or ""))
+        if outline.probe_target is not None:
+            targets.append((("probe", outline.probe_target[0]), outline.probe_target[1]))
         for index, upstream in outline.upstreams:
             targets.append((("proxies", index, "upstream"), split_host_port(upstream)[0]))
         for loc, host in targets:

@@ -41,7 +41,7 @@ __all__ = ["INSTALL_HINT", "ClockSkew", "ClockSkewParams", "find_libfaketime"]
 
 INSTALL_HINT = (
     "libfaketime is not installed: on Debian/Ubuntu run `apt-get install -y faketime` "
-    "(or .ci/install-faketime.sh); elsewhere install libfaketime and set CWB_LIBFAKETIME "
+    "(or .ci/install-system-deps.sh); elsewhere install libfaketime and set CWB_LIBFAKETIME "
     "to the path of libfaketime.so.1"
 )
 

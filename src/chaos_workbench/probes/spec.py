@@ -12,7 +12,9 @@ and feeds the same windows. In a suite file::
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -25,7 +27,7 @@ __all__ = [
 ]
 
 
-class _ProbeBase(BaseModel):
+class _ProbeBase(BaseModel, ABC):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = ""
@@ -33,6 +35,10 @@ class _ProbeBase(BaseModel):
     arrival: Literal["constant", "poisson"] = "constant"
     timeout_ms: float = Field(default=1000.0, gt=0)
     max_in_flight: int = Field(default=64, gt=0, le=10_000)
+
+    @abstractmethod
+    def target(self) -> tuple[str, str]:
+        """(field, host) of what this probe talks to, for the suite's blast-radius check."""
 
 
 class PostgresProbeSpec(_ProbeBase):
@@ -42,6 +48,9 @@ class PostgresProbeSpec(_ProbeBase):
     dsn: str = Field(pattern=r"^postgres(ql)?://")
     query: str = "SELECT 1"
 
+    def target(self) -> tuple[str, str]:
+        return "dsn", urlsplit(self.dsn).hostname or ""
+
 
 class ValkeyProbeSpec(_ProbeBase):
     """A command (default ``PING``) through the valkey asyncio client (Redis too)."""
@@ -49,6 +58,9 @@ class ValkeyProbeSpec(_ProbeBase):
     kind: Literal["valkey", "redis"]
     url: str = Field(default="valkey://127.0.0.1:6379/0", pattern=r"^(valkey|redis)s?://")
     command: tuple[str, ...] = Field(default=("PING",), min_length=1)
+
+    def target(self) -> tuple[str, str]:
+        return "url", urlsplit(self.url).hostname or ""
 
 
 class NatsProbeSpec(_ProbeBase):
@@ -59,6 +71,9 @@ class NatsProbeSpec(_ProbeBase):
     subject: str = Field(default="cwb.probe", min_length=1)
     mode: Literal["publish", "request"] = "publish"
     payload: str = "ping"
+
+    def target(self) -> tuple[str, str]:
+        return "servers", urlsplit(self.servers.split(",")[0].strip()).hostname or ""
 
 
 class TcpProbeSpec(_ProbeBase):
@@ -74,6 +89,9 @@ class TcpProbeSpec(_ProbeBase):
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"expected host:port, got {value!r}")
         return value
+
+    def target(self) -> tuple[str, str]:
+        return "address", self.address.rpartition(":")[0].strip("[]")
 
 
 ProbeSpec = Annotated[
