@@ -104,6 +104,7 @@ class ExperimentRunner:
     abort: asyncio.Event = field(default_factory=asyncio.Event)
     abort_reason: list[str] = field(default_factory=list)
     on_phase: Callable[[str, str], None] = lambda experiment, phase: None
+    reverted: list[str] = field(default_factory=list)  # "experiment: fault", in order
 
     def _durations(self, spec: ExperimentSpec) -> tuple[float, float, float]:
         d = self.suite.defaults
@@ -241,7 +242,7 @@ class ExperimentRunner:
             self.feed.between(clock.start_ns, end_ns),
             phases,
             findings=change.findings,
-            reliable=not any(w.behind_schedule for w in self.feed.between(clock.start_ns, end_ns)),
+            reliable=_reliable(self.feed.between(clock.start_ns, end_ns)),
             phase_marks=(inject_ns, revert_end_ns),
         )
 
@@ -256,6 +257,8 @@ class ExperimentRunner:
 
         await uncancellable(step)
         self.journal.write("reverted", experiment=spec.name, error=error[0] if error else None)
+        if not error:
+            self.reverted.append(f"{spec.name}: {fault.describe()}")
         return error[0] if error else None
 
     async def _await_recovery(
@@ -281,6 +284,22 @@ class ExperimentRunner:
             return await asyncio.wait_for(watch(), max(remaining_s, 1.0))
         except TimeoutError:
             return None
+
+
+UNRELIABLE_WINDOW_SHARE = 0.10
+"""Above this share of behind-schedule windows, an experiment's numbers are flagged.
+
+A window is behind schedule when the driver sent more than 5 % of its requests over 10 ms
+late (``traffic/recorder.py``): a moment of CPU contention flags one window, which does not
+make the whole experiment's measurement doubtful; a saturated driver flags most of them.
+"""
+
+
+def _reliable(windows: Sequence[Window]) -> bool:
+    if not windows:
+        return True
+    behind = sum(1 for w in windows if w.behind_schedule)
+    return behind <= UNRELIABLE_WINDOW_SHARE * len(windows)
 
 
 def _steady_state_reason(steady: Window, suite: Suite) -> str:

@@ -144,6 +144,7 @@ async def execute_suite(
     journal.write("run_start", service=suite.service, seed=seed, run_dir=str(run_dir))
     results: list[FaultResult] = []
     notes: list[str] = []
+    runner: ExperimentRunner | None = None
     cut_short = False
     try:
         async with contextlib.AsyncExitStack() as stack:
@@ -217,7 +218,10 @@ async def execute_suite(
                     break
     except asyncio.CancelledError:
         cut_short = True
-        notes.append("interrupted: every applied fault was reverted before stopping")
+        undone = runner.reverted if runner is not None else []
+        notes.append(
+            "interrupted; reverted before stopping: " + ("; ".join(undone) or "nothing was applied")
+        )
     finally:
         duration_s = (time.monotonic_ns() - started_ns) / 1e9
         journal.write("run_end", interrupted=cut_short, duration_s=round(duration_s, 3))
