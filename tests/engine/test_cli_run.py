@@ -77,3 +77,33 @@ def test_a_bad_suite_is_exit_2_with_file_and_line_and_no_traceback(tmp_path: Pat
     assert result.returncode == 2
     assert "Traceback" not in result.stderr + result.stdout
     assert f"{suite}:5: experiments[0].fault" in result.stderr
+
+
+@pytest.mark.slow
+def test_sigusr1_aborts_the_experiment_and_the_run_goes_on(
+    flaky_service: str, tmp_path: Path
+) -> None:
+    fill_dir = tmp_path / "fill"
+    fill_dir.mkdir()
+    suite = write_suite(tmp_path, flaky_service, fill_dir, fault_s=60)
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [*CWB, "run", str(suite), "--run-dir", str(run_dir), "--no-history"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not fill_files(fill_dir):
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.monotonic() < deadline, "the fault was never applied"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGUSR1)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output
+    assert fill_files(fill_dir) == []
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["interrupted"] is False
+    (result,) = report["results"]
+    assert result["status"] == "aborted"
+    assert "SIGUSR1" in result["reason"]
