@@ -22,13 +22,22 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httptools
 import pytest
 
 from chaos_workbench.proxy.manager import ProxyManager
 from chaos_workbench.proxy.models import ToxicSpec
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Run every test on the stdlib loop and on uvloop (what ``cwb proxy`` uses)."""
+    import uvloop
+
+    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 
 
 @dataclass
@@ -68,7 +77,8 @@ class _Conn(asyncio.Protocol):
         self.task: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports are not asyncio.Transport subclasses: a cast, not a check.
+        transport = cast("asyncio.Transport", transport)
         self.transport = transport
         self.task = asyncio.get_running_loop().create_task(self._serve())
 
