@@ -154,18 +154,31 @@ class Backends:
             else {}
         )
 
-        async def _quiet(exc: Exception) -> None:  # the default callback logs every retry
-            return None
-
+        # With allow_reconnect, nats-py retries a failed *first* connect by itself, only
+        # every reconnect_time_wait (2 s by default). Instead, the first reported error
+        # ends the attempt and a new one starts 50 ms later: the service connects within
+        # a moment of NATS (or its proxy) appearing, in both modes. (The workbench creates
+        # its proxies only after every process is ready.)
         while not self._closing:
-            try:
-                async with asyncio.timeout(3.0):
-                    self.nc = await nats.connect(
-                        servers=[self.queue_url], error_cb=_quiet, allow_reconnect=True, **options
-                    )
+            failed = asyncio.Event()
+
+            async def _on_error(exc: Exception, failed: asyncio.Event = failed) -> None:
+                failed.set()  # (replacing the default callback also quiets nats-py's log)
+
+            attempt = asyncio.ensure_future(
+                nats.connect(
+                    servers=[self.queue_url], error_cb=_on_error, allow_reconnect=True, **options
+                )
+            )
+            error = asyncio.ensure_future(failed.wait())
+            await asyncio.wait({attempt, error}, timeout=5.0, return_when="FIRST_COMPLETED")
+            error.cancel()
+            if attempt.done() and not attempt.cancelled() and attempt.exception() is None:
+                self.nc = attempt.result()
                 return
-            except Exception:
-                await asyncio.sleep(0.5)  # connect retry interval while NATS is down
+            attempt.cancel()
+            await asyncio.gather(attempt, error, return_exceptions=True)
+            await asyncio.sleep(0.05)
 
     # -- db ----------------------------------------------------------------------------
 

@@ -325,7 +325,9 @@ def build_app(cfg: ServiceConfig) -> web.Application:
         except web.HTTPException:
             raise
         except Exception as exc:  # naive mode: any dependency failure fails the request
-            return Reply(503, error=f"{type(exc).__name__}: {exc}").to_response()
+            error = f"{type(exc).__name__}: {exc}"
+            print(f"503 {request.method} {request.path}: {error}", file=sys.stderr)
+            return Reply(503, error=error).to_response()
 
     app = web.Application(middlewares=[dependency_errors])
     app.router.add_get("/orders/{order_id}", get_order)
