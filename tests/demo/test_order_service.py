@@ -28,6 +28,7 @@ from demo_helpers import (
     connect_pg,
     demo_argv,
     free_port,
+    start_demo_server,
     start_stack,
     stop_all,
 )
@@ -233,3 +234,36 @@ async def test_with_a_dependency_down_on_keeps_serving_and_off_fails(demo_tmp: P
 
 async def _warmed(cache: valkey.Valkey) -> bool:
     return all([await cache.exists(f"order:{i}") for i in range(1, 21)])
+
+
+@pytest.mark.parametrize("mode", ["off", "on"])
+async def test_connects_to_a_queue_that_appears_after_start(
+    mode: str, stack: Stack, demo_tmp: Path
+) -> None:
+    """The workbench creates its proxies after every process is ready: the service must
+    pick the queue up at once, not after nats-py's 2 s retry interval."""
+    queue_port = free_port()
+    service, _ = await asyncio.to_thread(
+        start_service, stack, mode, "--queue", f"127.0.0.1:{queue_port}"
+    )
+    late_queue = None
+    try:
+        late_queue = await asyncio.to_thread(
+            start_demo_server, "late-queue", "nats_server", queue_port, demo_tmp
+        )
+        appeared = time.monotonic()
+        url = f"http://127.0.0.1:{service.port}/orders"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+
+            async def created() -> bool:
+                status, _ = await request(http, "POST", url, {"sku": "N"})
+                if mode == "off":
+                    return status == 201  # off fails the order while not connected
+                # on accepts it anyway and buffers the event: published means none waiting
+                _, health = await request(http, "GET", f"http://127.0.0.1:{service.port}/healthz")
+                return status == 201 and health["queued_events"] == 0
+
+            assert await poll(created, 10)
+        assert time.monotonic() - appeared < 1.5  # nats-py alone: up to 2 s
+    finally:
+        stop_all([service, *([late_queue] if late_queue else [])])
