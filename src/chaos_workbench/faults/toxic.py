@@ -18,6 +18,7 @@ Toxiproxy ignores the field; there only the lease watchdog reverts after a crash
 from __future__ import annotations
 
 import secrets
+from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
@@ -94,9 +95,9 @@ class ToxicFault(Fault[P]):
     def toxic_name(self, stream: str) -> str:
         return f"cwb_{self.kind}_{stream}_{self._token}"
 
+    @abstractmethod
     def plan(self) -> Sequence[ToxicPlan]:
         """The toxics this fault adds."""
-        raise NotImplementedError
 
     async def apply(self) -> None:
         if self._added:

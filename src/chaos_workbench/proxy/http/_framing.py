@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final
@@ -97,7 +98,7 @@ class _State(enum.Enum):
     OPAQUE = 7
 
 
-class _Framer:
+class _Framer(ABC):
     """Shared body framing; subclasses recognise and parse heads."""
 
     def __init__(self) -> None:
@@ -246,8 +247,9 @@ class _Framer:
             return True
         return False  # pragma: no cover - OPAQUE is handled in feed()
 
+    @abstractmethod
     def _head(self, out: list[Event]) -> bool:
-        raise NotImplementedError
+        """Frame one head from the buffer into ``out``; False when more bytes are needed."""
 
 
 class RequestFramer(_Framer):
