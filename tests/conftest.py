@@ -1,4 +1,4 @@
-"""Real child processes for these tests: a TCP server and a counter, as fixtures."""
+"""Fixtures every test area may use: real child processes (a TCP server, a counter), ports, a run directory."""
 
 from __future__ import annotations
 
