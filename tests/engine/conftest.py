@@ -28,6 +28,7 @@ class OutageParams(FaultParams):
     recovery_delay_ms: float = 0.0
     marker: str | None = None  # a file touched on apply, removed on revert
     fail_apply: bool = False
+    crash_apply: bool = False  # a bug in a fault, not a FaultError
 
 
 @register
@@ -45,6 +46,8 @@ class EngineTestOutage(Fault[OutageParams]):
             await client.post(f"{self.params.admin_url}/admin/fail")
         if self.params.fail_apply:
             raise FaultError("refusing on purpose after a partial apply")
+        if self.params.crash_apply:
+            raise RuntimeError("a bug in the fault")
 
     async def revert(self) -> None:
         async with httpx.AsyncClient() as client:

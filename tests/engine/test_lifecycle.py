@@ -107,3 +107,30 @@ async def test_cancelling_the_run_mid_fault_still_reverts(
     assert not marker.exists(), "cancellation skipped the revert"
     journal = (tmp_path / "journal.jsonl").read_text()
     assert '"event": "reverted"' in journal
+
+
+@pytest.mark.slow
+async def test_a_crashing_fault_fails_its_experiment_and_the_suite_goes_on(
+    flaky_service: str, tmp_path: Path
+) -> None:
+    broken = {"type": "engine_test_outage", "admin_url": flaky_service, "crash_apply": True}
+    fine = {"type": "engine_test_outage", "admin_url": flaky_service}
+    suite = suite_for(flaky_service, broken)
+    suite = suite.model_copy(
+        update={
+            "experiments": (
+                suite.experiments[0],
+                suite.experiments[0].model_copy(
+                    update={
+                        "name": "fine",
+                        "fault": suite_for(flaky_service, fine).experiments[0].fault,
+                    }
+                ),
+            )
+        }
+    )
+    record = await execute_suite(suite, RunOptions(run_dir=tmp_path))
+    first, second = record.results
+    assert first.status is ExperimentStatus.ERROR
+    assert "RuntimeError: a bug in the fault" in first.reason
+    assert second.status is ExperimentStatus.PASSED, second.reason

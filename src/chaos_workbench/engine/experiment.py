@@ -156,14 +156,17 @@ class ExperimentRunner:
         inject_ns = clock.mark("inject", fault.describe())
         injected_ns = inject_ns
         try:
-            if self.leases is not None:
-                lease = self.leases.lease(spec.name, fault.kind, fault.revert_actions())
-            self.journal.write("inject", experiment=spec.name, fault=fault.describe())
-            self.on_phase(spec.name, "fault")
             try:
+                # The lease is durable before anything is applied: no lease, no fault.
+                if self.leases is not None:
+                    lease = self.leases.lease(spec.name, fault.kind, fault.revert_actions())
+                self.journal.write("inject", experiment=spec.name, fault=fault.describe())
+                self.on_phase(spec.name, "fault")
                 await fault.apply()
             except FaultError as exc:
                 apply_error = str(exc)
+            except Exception as exc:  # a broken fault fails its experiment, not the suite
+                apply_error = f"{type(exc).__name__}: {exc}"
             injected_ns = clock.mark("injected")
             if lease is not None:
                 lease.update(fault.revert_actions())
@@ -187,8 +190,13 @@ class ExperimentRunner:
                 else f"the fault could not be reverted: {revert_error}"
             )
             self.journal.write("error", experiment=spec.name, reason=reason)
-            windows = self.feed.between(clock.start_ns, revert_end_ns)
-            return base.finish(ExperimentStatus.ERROR, ImpactLevel.NONE, None, reason, windows, {})
+            # Part of the fault may have acted before it failed: give the system its
+            # recovery time, so the next experiment does not start on a hurt system.
+            settled_ms = await self._await_recovery(revert_end_ns, recovery_timeout_s, timeout_s)
+            windows = self.feed.between(clock.start_ns, _now())
+            return base.finish(
+                ExperimentStatus.ERROR, ImpactLevel.NONE, settled_ms, reason, windows, {}
+            )
 
         # 5. Recover.
         self.on_phase(spec.name, "recovery")
@@ -205,9 +213,10 @@ class ExperimentRunner:
         impact = classify_impact(
             fault_windows, self.suite.slo, self.suite.impact, significant_change=change.significant
         )
-        recovery_ms = await self._await_recovery(revert_end_ns, recovery_timeout_s, timeout_s)
         if impact is ImpactLevel.NONE:
-            recovery_ms = 0.0
+            recovery_ms: float | None = 0.0  # nothing to recover from
+        else:
+            recovery_ms = await self._await_recovery(revert_end_ns, recovery_timeout_s, timeout_s)
         if recovery_ms is not None:
             clock.mark(
                 "recovered",
