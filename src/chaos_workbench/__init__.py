@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chaos_workbench.model import (
     GRADE_THRESHOLDS,
     ExperimentStatus,
@@ -16,10 +18,28 @@ from chaos_workbench.model import (
     grade_for,
 )
 
+if TYPE_CHECKING:  # typed names for checkers; imported lazily at run time (below)
+    from chaos_workbench.workbench import ChaosWorkbench, Experiment
+
 __version__ = "0.1.0"
+
+_LAZY = {"ChaosWorkbench", "Experiment"}
+
+
+def __getattr__(name: str) -> object:
+    # The workbench pulls in the engine, the proxy client and the load driver: import them
+    # only when asked, so `import chaos_workbench` stays cheap and free of import cycles.
+    if name in _LAZY:
+        from chaos_workbench import workbench
+
+        return getattr(workbench, name)
+    raise AttributeError(f"module 'chaos_workbench' has no attribute {name!r}")
+
 
 __all__ = [
     "GRADE_THRESHOLDS",
+    "ChaosWorkbench",
+    "Experiment",
     "ExperimentStatus",
     "FaultResult",
     "FaultType",
