@@ -108,3 +108,31 @@ async def test_the_stop_file_aborts_the_running_experiment(
     assert "stop file" in result.reason
     assert not marker.exists()
     assert not (run_dir / STOP_FILE).exists(), "the stop file is consumed"
+
+
+@pytest.mark.slow
+async def test_a_guardrail_with_its_own_probe(flaky_service: str, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on: every probe is refused
+        sock.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{sock.getsockname()[1]}"
+    marker = tmp_path / "applied"
+    suite = outage_suite(
+        flaky_service,
+        marker,
+        guardrails=[
+            {
+                "name": "primary-db",
+                "probe": {"kind": "tcp", "address": dead, "rate_per_s": 20},
+                "success_ratio_below": 0.5,
+                "for_s": 0.5,
+            }
+        ],
+    )
+    record = await execute_suite(suite, RunOptions(run_dir=tmp_path / "run"))
+    (result,) = record.results
+    assert result.status is ExperimentStatus.ABORTED
+    assert "tcp probe" in result.reason
+    assert "primary-db" in result.reason
+    assert not marker.exists()

@@ -3,7 +3,8 @@
 Three triggers abort the experiment in progress (the fault is reverted at once, the
 experiment is marked *aborted* with the reason):
 
-* a guardrail of the suite whose condition held on every window of its last ``for_s``;
+* a guardrail of the suite whose condition held on every window of its last ``for_s``
+  (the suite's own windows, or those of the guardrail's own probe);
 * a stop file, ``run_dir/STOP``, created by anyone (``touch`` it from another shell);
 * an abort request (an ``asyncio.Event`` the CLI sets on SIGUSR1).
 """
@@ -12,13 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from chaos_workbench.engine.experiment import ExperimentRunner
 from chaos_workbench.engine.feed import WindowFeed
 from chaos_workbench.engine.journal import Journal
 from chaos_workbench.experiments.schema import GuardrailSpec, Suite
+from chaos_workbench.probes import probe_driver
 from chaos_workbench.traffic.window import Window
 
 __all__ = ["STOP_FILE", "GuardrailWatch", "breached"]
@@ -55,6 +59,8 @@ def _describe(guardrail: GuardrailSpec) -> str:
     if guardrail.p99_ms_above is not None:
         parts.append(f"p99 above {guardrail.p99_ms_above:g} ms")
     label = f"guardrail {guardrail.name!r}: " if guardrail.name else "guardrail: "
+    if guardrail.probe is not None:
+        label += f"{guardrail.probe.kind} probe "
     return label + " or ".join(parts) + f" for {guardrail.for_s:g} s"
 
 
@@ -70,6 +76,7 @@ class GuardrailWatch:
         run_dir: Path,
         journal: Journal,
         requested: asyncio.Event | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self._suite = suite
         self._feed = feed
@@ -78,13 +85,18 @@ class GuardrailWatch:
         self._journal = journal
         self._tasks: list[asyncio.Task[None]] = []
         self._requested = requested
+        self._rng = rng or random.Random(0)
 
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._watch_stop_file(), name="cwb-stop-file"))
         if self._requested is not None:
             self._tasks.append(asyncio.create_task(self._watch_requests(), name="cwb-abort"))
-        if self._suite.guardrails:
+        if any(g.probe is None for g in self._suite.guardrails):
             self._tasks.append(asyncio.create_task(self._watch_windows(), name="cwb-guardrails"))
+        for guardrail in self._suite.guardrails:
+            if guardrail.probe is not None:
+                task = asyncio.create_task(self._watch_probe(guardrail), name="cwb-guard-probe")
+                self._tasks.append(task)
 
     async def aclose(self) -> None:
         for task in self._tasks:
@@ -115,12 +127,22 @@ class GuardrailWatch:
             self.trigger("abort requested by the operator (SIGUSR1)")
 
     async def _watch_windows(self) -> None:
+        guardrails = [g for g in self._suite.guardrails if g.probe is None]
+        await self._check(guardrails, self._feed.windows_after(time.monotonic_ns()))
+
+    async def _watch_probe(self, guardrail: GuardrailSpec) -> None:
+        assert guardrail.probe is not None
+        window_ms = self._suite.defaults.window_ms
+        async with probe_driver(guardrail.probe, rng=self._rng, window_ms=window_ms) as driver:
+            await self._check([guardrail], driver.windows())
+
+    async def _check(self, guardrails: list[GuardrailSpec], windows: AsyncIterator[Window]) -> None:
         recent: list[Window] = []
-        horizon_s = max(g.for_s for g in self._suite.guardrails) + 1.0
-        async for window in self._feed.windows_after(time.monotonic_ns()):
+        horizon_s = max(g.for_s for g in guardrails) + 1.0
+        async for window in windows:
             recent.append(window)
             cutoff = window.end_ns - int(horizon_s * 1e9)
             recent = [w for w in recent if w.end_ns > cutoff]
-            for guardrail in self._suite.guardrails:
+            for guardrail in guardrails:
                 if breached(guardrail, recent, window.end_ns):
                     self.trigger(_describe(guardrail))

@@ -202,6 +202,7 @@ async def execute_suite(
                 run_dir=run_dir,
                 journal=journal,
                 requested=options.abort_requested,
+                rng=random.Random(rng.random()),
             )
             guard.start()
             stack.push_async_callback(guard.aclose)

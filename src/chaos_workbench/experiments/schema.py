@@ -260,9 +260,15 @@ class ExperimentSpec(_Model):
 
 
 class GuardrailSpec(_Model):
-    """Abort the running experiment when a condition holds for ``for_s`` seconds."""
+    """Abort the running experiment when a condition holds for ``for_s`` seconds.
+
+    The condition is checked on the suite's own measurement windows, or, with ``probe``, on
+    a probe of its own that runs for the whole suite (e.g. "abort if the primary database
+    stops answering `SELECT 1`" while traffic measures the service).
+    """
 
     name: str = ""
+    probe: ProbeSpec | None = None
     success_ratio_below: float | None = Field(default=None, gt=0, le=1)
     p99_ms_above: float | None = Field(default=None, gt=0)
     for_s: float = Field(default=1.0, gt=0)
@@ -374,6 +380,7 @@ class SuiteOutline:
     experiments: tuple[tuple[int, str | None, tuple[Reference, ...]], ...] = ()
     traffic_url: str | None = None
     probe_target: tuple[str, str] | None = None  # (field, host)
+    guardrail_targets: tuple[tuple[Loc, str], ...] = ()
     allowed_hosts: frozenset[str] | None = frozenset()
 
     @classmethod
@@ -387,6 +394,11 @@ class SuiteOutline:
             ),
             traffic_url=suite.traffic.url if suite.traffic is not None else None,
             probe_target=suite.probe.target() if suite.probe is not None else None,
+            guardrail_targets=tuple(
+                (("guardrails", i, "probe", g.probe.target()[0]), g.probe.target()[1])
+                for i, g in enumerate(suite.guardrails)
+                if g.probe is not None
+            ),
             allowed_hosts=frozenset(suite.blast_radius.hosts),
         )
 
@@ -429,6 +441,7 @@ def reference_problems(outline: SuiteOutline) -> list[ReferenceProblem]:
             targets.append((("traffic", "url"), urlsplit(outline.traffic_url).hostname or ""))
         if outline.probe_target is not None:
             targets.append((("probe", outline.probe_target[0]), outline.probe_target[1]))
+        targets.extend(outline.guardrail_targets)
         for index, upstream in outline.upstreams:
             targets.append((("proxies", index, "upstream"), split_host_port(upstream)[0]))
         for loc, host in targets:
