@@ -32,14 +32,16 @@ from chaos_workbench.experiments._source import (
     parse_yaml,
 )
 from chaos_workbench.experiments.errors import Problem, SuiteError
-from chaos_workbench.experiments.schema import (
+from chaos_workbench.experiments.references import (
     DEFER_REFERENCES,
-    BlastRadius,
-    FaultField,
-    Suite,
     SuiteOutline,
     loc_to_path,
     reference_problems,
+)
+from chaos_workbench.experiments.schema import (
+    BlastRadius,
+    FaultField,
+    Suite,
     split_host_port,
 )
 from chaos_workbench.faults import FaultParams

@@ -1,0 +1,164 @@
+"""Suite-level checks that span sections: names defined once, references that resolve,
+targets on loopback unless allowed. Each problem carries its own path, so the loader can
+point at the line.
+
+They run on a :class:`SuiteOutline` (only what the checks need) rather than a ``Suite``, so
+the loader can run them on a file whose other parts are invalid and report everything at once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from chaos_workbench.faults.base import Reference
+
+if TYPE_CHECKING:
+    from chaos_workbench.experiments.schema import Suite
+
+__all__ = [
+    "DEFER_REFERENCES",
+    "Loc",
+    "ReferenceProblem",
+    "SuiteOutline",
+    "host_is_loopback",
+    "loc_to_path",
+    "reference_problems",
+    "split_host_port",
+]
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    """``"127.0.0.1:8080"`` or ``"[::1]:8080"`` → (host, port); ValueError if malformed."""
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ValueError(f"expected host:port, got {address!r}")
+    port = int(port_text)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be 0..65535, got {port}")
+    return host.strip("[]"), port
+
+
+def host_is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+DEFER_REFERENCES = "defer_reference_checks"
+"""Validation-context key: skip the suite-level cross-reference checks (the loader runs them)."""
+
+Loc = tuple[str | int, ...]
+
+
+def loc_to_path(loc: Loc) -> str:
+    """``("experiments", 1, "fault", "latency_ms")`` → ``experiments[1].fault.latency_ms``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+@dataclass(frozen=True)
+class ReferenceProblem:
+    """One suite-level mistake (a name defined twice, an undefined or off-loopback target)."""
+
+    loc: Loc
+    message: str
+
+
+@dataclass(frozen=True)
+class SuiteOutline:
+    """What the cross-reference checks need, with each item's index in its list.
+
+    Built from a valid :class:`Suite`, or by the loader from whatever parts of an invalid
+    file did validate, so that these checks report alongside the other mistakes.
+    ``allowed_hosts`` is None when ``blast_radius`` itself is invalid (skip the host checks).
+    """
+
+    proxies: tuple[tuple[int, str], ...] = ()
+    processes: tuple[tuple[int, str], ...] = ()
+    upstreams: tuple[tuple[int, str], ...] = ()
+    experiments: tuple[tuple[int, str | None, tuple[Reference, ...]], ...] = ()
+    traffic_url: str | None = None
+    probe_target: tuple[str, str] | None = None  # (field, host)
+    guardrail_targets: tuple[tuple[Loc, str], ...] = ()
+    allowed_hosts: frozenset[str] | None = frozenset()
+
+    @classmethod
+    def of(cls, suite: Suite) -> SuiteOutline:
+        return cls(
+            proxies=tuple((i, p.name) for i, p in enumerate(suite.proxies)),
+            processes=tuple((i, p.name) for i, p in enumerate(suite.processes)),
+            upstreams=tuple((i, p.upstream) for i, p in enumerate(suite.proxies)),
+            experiments=tuple(
+                (i, e.name, tuple(e.fault.references())) for i, e in enumerate(suite.experiments)
+            ),
+            traffic_url=suite.traffic.url if suite.traffic is not None else None,
+            probe_target=suite.probe.target() if suite.probe is not None else None,
+            guardrail_targets=tuple(
+                (("guardrails", i, "probe", g.probe.target()[0]), g.probe.target()[1])
+                for i, g in enumerate(suite.guardrails)
+                if g.probe is not None
+            ),
+            allowed_hosts=frozenset(suite.blast_radius.hosts),
+        )
+
+
+def reference_problems(outline: SuiteOutline) -> list[ReferenceProblem]:
+    """Names defined twice, references to undefined proxies/processes, off-loopback targets."""
+    problems: list[ReferenceProblem] = []
+    names = {
+        "proxy": {name for _, name in outline.proxies},
+        "process": {name for _, name in outline.processes},
+    }
+    for section, items in (("proxies", outline.proxies), ("processes", outline.processes)):
+        seen: set[str] = set()
+        for index, name in items:
+            if name in seen:
+                problems.append(
+                    ReferenceProblem((section, index, "name"), f"{name!r} is defined twice")
+                )
+            seen.add(name)
+    seen_experiments: set[str] = set()
+    for index, exp_name, refs in outline.experiments:
+        if exp_name is not None:
+            if exp_name in seen_experiments:
+                problems.append(
+                    ReferenceProblem(("experiments", index, "name"), f"{exp_name!r} is used twice")
+                )
+            seen_experiments.add(exp_name)
+        for ref in refs:
+            if ref.name not in names[ref.kind]:
+                defined = ", ".join(sorted(names[ref.kind])) or "none"
+                problems.append(
+                    ReferenceProblem(
+                        ("experiments", index, "fault", ref.field),
+                        f"{ref.kind} {ref.name!r} is not defined (defined: {defined})",
+                    )
+                )
+    if outline.allowed_hosts is not None:
+        targets: list[tuple[Loc, str]] = []
+        if outline.traffic_url is not None:
+            targets.append((("traffic", "url"), urlsplit(outline.traffic_url).hostname or ""))
+        if outline.probe_target is not None:
+            targets.append((("probe", outline.probe_target[0]), outline.probe_target[1]))
+        targets.extend(outline.guardrail_targets)
+        for index, upstream in outline.upstreams:
+            targets.append((("proxies", index, "upstream"), split_host_port(upstream)[0]))
+        for loc, host in targets:
+            if not host_is_loopback(host) and host not in outline.allowed_hosts:
+                problems.append(
+                    ReferenceProblem(
+                        loc,
+                        f"{host!r} is not on loopback; list it under blast_radius.hosts "
+                        "to allow it",
+                    )
+                )
+    return problems
