@@ -11,7 +11,8 @@ the source is also paused while the chain holds more than ``CHAIN_HIGH_BYTES``. 
 removing a toxic re-links the chain between two chunks (everything runs on one event loop,
 so no chunk is ever half-way): a removed pipe first flushes what it holds into its
 successor, so no byte is lost or reordered, and the flow drops back to the fast path when
-its chain is empty.
+its chain is empty. :class:`Flow` and its chain bookkeeping live in :mod:`._flow`; this
+module keeps the sockets (the per-chunk fast path) and the link's lifecycle.
 
 Closing: a FIN from one side travels the flow like data (``feed_eof``) and becomes a
 ``write_eof`` (half-close) on the other; once both directions have delivered their EOF both
@@ -28,25 +29,25 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from chaos_workbench.proxy.toxics.base import Pipe, PipeContext, Stream, Toxic
+from chaos_workbench.proxy._flow import (
+    CHAIN_HIGH_BYTES,
+    CHAIN_LOW_BYTES,
+    PAUSE_CHAIN,
+    PAUSE_CONNECTING,
+    PAUSE_SINK,
+    Flow,
+)
+from chaos_workbench.proxy.toxics.base import PipeContext, Stream, Toxic
 
 if TYPE_CHECKING:
     from chaos_workbench.proxy.listener import ProxyRuntime, ToxicEntry
 
 __all__ = ["CHAIN_HIGH_BYTES", "CHAIN_LOW_BYTES", "Flow", "Link"]
 
-# A chain may hold this much before the source is paused. It must cover the bandwidth-delay
-# product of a latency toxic, or the toxic caps throughput: 50 ms × 1 GB/s = 50 MB. Resuming
-# at half keeps the pipe full while it drains. Per direction, only while toxics hold data.
-CHAIN_HIGH_BYTES = 64 * 1024 * 1024
-CHAIN_LOW_BYTES = 32 * 1024 * 1024
 # Transport write buffer: a larger high-water mark than asyncio's 64 KiB lets one read of
 # 256 KiB pass without pausing the source every time (measured: +20 % bulk throughput).
 WRITE_HIGH_BYTES = 1024 * 1024
 
-_PAUSE_SINK = 1  # the sink's write buffer is full
-_PAUSE_CHAIN = 2  # the chain holds too much
-_PAUSE_CONNECTING = 4  # the upstream is not connected yet
 _LINGER_RST = struct.pack("ii", 1, 0)
 
 
@@ -83,7 +84,7 @@ class _Side(asyncio.Protocol):
         else:
             head.feed(data)
             if flow.backlog() > CHAIN_HIGH_BYTES:
-                self.pause(_PAUSE_CHAIN)
+                self.pause(PAUSE_CHAIN)
 
     def eof_received(self) -> bool:
         self.inflow.source_eof()
@@ -100,13 +101,13 @@ class _Side(asyncio.Protocol):
         # counts towards the chain's backlog instead: pausing the source each time a latency
         # toxic releases a burst would leave a gap in the pipeline one delay later.
         if flow.head is None and flow.source is not None:
-            flow.source.pause(_PAUSE_SINK)
+            flow.source.pause(PAUSE_SINK)
 
     def resume_writing(self) -> None:
         flow = self.outflow
         flow.sink_full = False
         if flow.source is not None:
-            flow.source.resume(_PAUSE_SINK)
+            flow.source.resume(PAUSE_SINK)
             flow.check_resume()
 
     def early(self, data: bytes) -> None:
@@ -131,120 +132,6 @@ class _Side(asyncio.Protocol):
         self.pause_bits &= ~bit
         if not self.pause_bits and self.transport is not None and not self.lost:
             self.transport.resume_reading()
-
-
-class _Sink:
-    """The last stage of a chain: writes into the sink socket."""
-
-    def __init__(self, flow: Flow) -> None:
-        self.flow = flow
-
-    def feed(self, data: bytes) -> None:
-        flow = self.flow
-        transport = flow.sink_transport
-        if transport is not None and not transport.is_closing():
-            transport.write(data)
-        flow.check_resume()
-
-    def feed_eof(self) -> None:
-        self.flow.deliver_eof()
-
-
-class _Entry:
-    __slots__ = ("pipe", "reverse", "seq", "toxic_name")
-
-    def __init__(self, toxic_name: str, reverse: bool, seq: int, pipe: Pipe) -> None:
-        self.toxic_name = toxic_name
-        self.reverse = reverse
-        self.seq = seq
-        self.pipe = pipe
-
-
-class Flow:
-    """One direction of a link: source socket → chain of pipes → sink socket."""
-
-    def __init__(self, link: Link, stream: Stream, source: _Side, sink: _Side) -> None:
-        self.link = link
-        self.stream = stream
-        self.source: _Side | None = source
-        self.sink = sink
-        self.sink_transport: asyncio.Transport | None = None
-        self.entries: list[_Entry] = []
-        self.head: Pipe | None = None  # None: the fast path
-        self.end = _Sink(self)
-        self.nbytes = 0  # bytes read from the source (live metric)
-        self.sink_full = False  # the sink's transport asked us to pause writing
-        self.pending: list[bytes] = []  # bytes read before the upstream connected
-        self.eof_in = False
-        self.eof_out = False
-
-    def backlog(self) -> int:
-        """Bytes held by the chain plus those waiting in the sink's write buffer."""
-        held = sum(e.pipe.held_bytes for e in self.entries)
-        transport = self.sink_transport
-        return held + (transport.get_write_buffer_size() if transport is not None else 0)
-
-    def check_resume(self) -> None:
-        src = self.source
-        if src is not None and src.pause_bits & _PAUSE_CHAIN and self.backlog() < CHAIN_LOW_BYTES:
-            src.resume(_PAUSE_CHAIN)
-
-    def source_eof(self) -> None:
-        if self.eof_in:
-            return
-        self.eof_in = True
-        if not self.link.connected and not self.link.closed:
-            return  # delivered by Link.upstream_connected, after the early bytes
-        if self.head is None:
-            self.deliver_eof()
-        else:
-            self.head.feed_eof()
-
-    def deliver_eof(self) -> None:
-        if self.eof_out:
-            return
-        self.eof_out = True
-        transport = self.sink_transport
-        if transport is not None and not transport.is_closing() and transport.can_write_eof():
-            transport.write_eof()
-        self.link.flow_done()
-
-    # -- chain changes (on a live connection) --------------------------------------------
-    def _relink(self) -> None:
-        entries = self.entries
-        for i, entry in enumerate(entries):
-            entry.pipe.out = entries[i + 1].pipe if i + 1 < len(entries) else self.end
-        self.head = entries[0].pipe if entries else None
-
-    def insert(self, toxic_name: str, reverse: bool, seq: int, pipe: Pipe) -> None:
-        entry = _Entry(toxic_name, reverse, seq, pipe)
-        index = len(self.entries)
-        while index > 0 and self.entries[index - 1].seq > seq:
-            index -= 1
-        self.entries.insert(index, entry)
-        self._relink()
-        pipe.start()
-
-    def remove(self, toxic_name: str) -> None:
-        """Flush and remove every pipe of ``toxic_name`` (forward or reverse) in this flow."""
-        for entry in [e for e in self.entries if e.toxic_name == toxic_name]:
-            if entry not in self.entries:
-                continue  # a flush above closed the link and cleared the chain
-            entry.pipe.flush()
-            if entry in self.entries:
-                self.entries.remove(entry)
-                self._relink()
-            entry.pipe.dispose()
-        src = self.source
-        if src is not None and not self.entries and self.sink_full:
-            src.pause(_PAUSE_SINK)  # back on the fast path: the sink's state rules again
-        self.check_resume()
-
-    def dispose(self) -> None:
-        entries, self.entries = self.entries, []
-        self.head = None
-        for entry in entries:
-            entry.pipe.dispose()
 
 
 class Link:
@@ -305,7 +192,7 @@ class Link:
         assert transport is not None
         peer = transport.get_extra_info("peername")
         self._client_address = f"{peer[0]}:{peer[1]}" if peer else ""
-        self.client.pause(_PAUSE_CONNECTING)
+        self.client.pause(PAUSE_CONNECTING)
         self.up.sink_transport = None
         self.down.sink_transport = transport
         self.runtime.link_opened(self)
@@ -333,7 +220,7 @@ class Link:
                 flow.source_eof()
         if self.closed:
             return
-        self.client.resume(_PAUSE_CONNECTING)
+        self.client.resume(PAUSE_CONNECTING)
         if self.client.transport is not None and not self.client.pause_bits:
             self.client.transport.resume_reading()
 
