@@ -8,7 +8,8 @@ proxy and populate, 200 added toxic, 204 deletes and reset), error bodies
 table), 403 ``User agent not allowed`` for browsers (Toxiproxy's guard against cross-site
 requests), and Go's JSON decoding rules for request bodies: the first JSON value is read,
 unknown keys are ignored, ``null`` keeps a default, keys match case-insensitively, and a
-value of the wrong type is ``bad request body``.
+value of the wrong type is ``bad request body`` (both directions of Go's JSON are in
+``_api_json``; this module holds the routes, handlers and the server).
 
 Every request is validated completely before the manager is called, and the manager is
 called once per request, under one lock (as Toxiproxy holds its collection lock), so a
@@ -25,21 +26,30 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import json
 import os
 import socket
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from pydantic import ValidationError
 
 from chaos_workbench import __version__
 from chaos_workbench.proxy import errors
+from chaos_workbench.proxy._api_json import (
+    Body,
+    decode,
+    decode_object,
+    error_response,
+    json_kind,
+    json_response,
+    proxy_json,
+    toxic_json,
+    validated,
+)
 from chaos_workbench.proxy.listener import split_address
 from chaos_workbench.proxy.manager import ProxyManager
-from chaos_workbench.proxy.models import ProxyInfo, ProxySpec, ToxicInfo, ToxicSpec, ToxicUpdate
+from chaos_workbench.proxy.models import ProxySpec, ToxicInfo, ToxicSpec, ToxicUpdate
 from chaos_workbench.proxy.prom import CONTENT_TYPE, metrics_registry, render
 
 __all__ = ["DEFAULT_LISTEN", "TOXIPROXY_VERSION", "ApiServer", "build_app"]
@@ -52,137 +62,8 @@ _MANAGER_KEY = web.AppKey("manager", ProxyManager)
 _LOCK_KEY = web.AppKey("lock", asyncio.Lock)
 
 _REGISTRY_KEY = web.AppKey("metrics_registry", CollectorRegistry)
-_M = TypeVar("_M", ToxicSpec, ToxicUpdate)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-# -- encoding as Go's encoding/json does ------------------------------------------------------
-
-
-def _go_json(value: object) -> str:
-    """Compact JSON with Go's escapes (<, >, &, U+2028/9) and integral floats as integers."""
-    text = json.dumps(_go_numbers(value), separators=(",", ":"), ensure_ascii=False)
-    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
-        text = text.replace(char, escape)
-    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-
-
-def _go_numbers(value: object) -> object:
-    # Go prints float32(1) as 1, not 1.0; clients compare toxicity == 1.0 either way, but
-    # byte-for-byte answers keep recorded fixtures (VCR cassettes, golden files) valid.
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _go_numbers(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_go_numbers(v) for v in value]
-    return value
-
-
-def _json_response(data: object, status: int = 200) -> web.Response:
-    # Exactly Go's header: "application/json", no charset parameter.
-    return web.Response(
-        body=_go_json(data).encode(), status=status, headers={"Content-Type": "application/json"}
-    )
-
-
-def _error_response(error: errors.ApiError) -> web.Response:
-    # Go's http.Error appends a newline to the body and sets nosniff.
-    return web.Response(
-        body=(_go_json(error.body()) + "\n").encode(),
-        status=error.status,
-        headers={"Content-Type": "application/json", "X-Content-Type-Options": "nosniff"},
-    )
-
-
-def _proxy_json(proxy: ProxyInfo) -> dict[str, Any]:
-    return proxy.model_dump(mode="json")
-
-
-def _toxic_json(toxic: ToxicInfo) -> dict[str, Any]:
-    return toxic.model_dump(mode="json")
-
-
-# -- decoding as Go's encoding/json does ------------------------------------------------------
-
-
-class _Body:
-    """A decoded JSON object with Go's field lookup (exact key first, then case-insensitive)."""
-
-    def __init__(self, data: Mapping[str, object], target: str) -> None:
-        self._data = data
-        self._folded = {k.lower(): k for k in reversed(list(data))}
-        self._target = target
-
-    def raw(self, key: str) -> object:
-        if key in self._data:
-            return self._data[key]
-        folded = self._folded.get(key.lower())
-        return None if folded is None else self._data[folded]
-
-    def _typed(self, key: str, kinds: tuple[type, ...], go_type: str) -> object:
-        value = self.raw(key)
-        if value is None:
-            return None  # null or absent: Go keeps the default
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            raise errors.BadRequestBody(
-                f"json: cannot unmarshal {_json_kind(value)} into Go struct field "
-                f"{self._target}.{key} of type {go_type}"
-            )
-        return value
-
-    def string(self, key: str) -> str | None:
-        value = self._typed(key, (str,), "string")
-        return value if isinstance(value, str) else None
-
-    def boolean(self, key: str) -> bool | None:
-        value = self._typed(key, (bool,), "bool")
-        return value if isinstance(value, bool) else None
-
-    def number(self, key: str) -> float | None:
-        value = self._typed(key, (int, float), "float32")
-        return float(value) if isinstance(value, int | float) else None
-
-    def mapping(self, key: str) -> dict[str, object] | None:
-        value = self._typed(key, (dict,), "map[string]interface {}")
-        return value if isinstance(value, dict) else None
-
-
-def _json_kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
-async def _decode(request: web.Request) -> object:
-    """The first JSON value of the body (Go's Decoder.Decode ignores what follows it)."""
-    raw = await request.read()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise errors.BadRequestBody(f"invalid UTF-8 at byte {exc.start}") from None
-    text = text.lstrip(" \t\r\n")
-    if not text:
-        raise errors.BadRequestBody("EOF")
-    try:
-        value, _ = json.JSONDecoder().raw_decode(text)
-    except json.JSONDecodeError as exc:
-        raise errors.BadRequestBody(f"invalid JSON: {exc.msg} (offset {exc.pos})") from None
-    return value
-
-
-async def _decode_object(request: web.Request, target: str) -> _Body:
-    value = await _decode(request)
-    if not isinstance(value, dict):
-        raise errors.BadRequestBody(
-            f"json: cannot unmarshal {_json_kind(value)} into Go value of type {target}"
-        )
-    return _Body(value, target.rsplit(".", 1)[-1])
 
 
 # -- handlers ----------------------------------------------------------------------------------
@@ -194,11 +75,11 @@ def _manager(request: web.Request) -> ProxyManager:
 
 async def proxy_index(request: web.Request) -> web.Response:
     proxies = _manager(request).list()
-    return _json_response({p.name: _proxy_json(p) for p in proxies})
+    return json_response({p.name: proxy_json(p) for p in proxies})
 
 
 async def proxy_create(request: web.Request) -> web.Response:
-    body = await _decode_object(request, "toxiproxy.Proxy")
+    body = await decode_object(request, "toxiproxy.Proxy")
     name, listen = body.string("name"), body.string("listen")
     upstream, enabled = body.string("upstream"), body.boolean("enabled")
     if not name:
@@ -209,22 +90,22 @@ async def proxy_create(request: web.Request) -> web.Response:
         proxy = await _manager(request).create(
             name, listen or DEFAULT_LISTEN, upstream, enabled=True if enabled is None else enabled
         )
-    return _json_response(_proxy_json(proxy), status=201)
+    return json_response(proxy_json(proxy), status=201)
 
 
 async def populate(request: web.Request) -> web.Response:
-    value = await _decode(request)
+    value = await decode(request)
     if not isinstance(value, list):
         raise errors.BadRequestBody(
-            f"json: cannot unmarshal {_json_kind(value)} into Go value of type []toxiproxy.Proxy"
+            f"json: cannot unmarshal {json_kind(value)} into Go value of type []toxiproxy.Proxy"
         )
     specs: list[ProxySpec] = []
     for index, item in enumerate(value, start=1):
         if not isinstance(item, dict):
             raise errors.BadRequestBody(
-                f"json: cannot unmarshal {_json_kind(item)} into Go value of type toxiproxy.Proxy"
+                f"json: cannot unmarshal {json_kind(item)} into Go value of type toxiproxy.Proxy"
             )
-        body = _Body(item, "Proxy")
+        body = Body(item, "Proxy")
         name, listen = body.string("name"), body.string("listen")
         upstream, enabled = body.string("upstream"), body.boolean("enabled")
         if not name:
@@ -243,7 +124,7 @@ async def populate(request: web.Request) -> web.Response:
         manager = _manager(request)
         await _check_listeners(manager, specs)
         proxies = await manager.populate(specs)
-    return _json_response({"proxies": [_proxy_json(p) for p in proxies]}, status=201)
+    return json_response({"proxies": [proxy_json(p) for p in proxies]}, status=201)
 
 
 async def _check_listeners(manager: ProxyManager, specs: list[ProxySpec]) -> None:
@@ -290,13 +171,13 @@ async def _check_listeners(manager: ProxyManager, specs: list[ProxySpec]) -> Non
 
 async def proxy_show(request: web.Request) -> web.Response:
     proxy = _manager(request).get(request.match_info["proxy"])
-    return _json_response(_proxy_json(proxy))
+    return json_response(proxy_json(proxy))
 
 
 async def proxy_update(request: web.Request) -> web.Response:
     manager = _manager(request)
     current = manager.get(request.match_info["proxy"])  # 404 before the body, as Toxiproxy
-    body = await _decode_object(request, "toxiproxy.Proxy")
+    body = await decode_object(request, "toxiproxy.Proxy")
     listen, upstream = body.string("listen"), body.string("upstream")
     enabled = body.boolean("enabled")
     async with request.app[_LOCK_KEY]:
@@ -306,7 +187,7 @@ async def proxy_update(request: web.Request) -> web.Response:
             upstream=upstream if upstream is not None else None,
             enabled=enabled,
         )
-    return _json_response(_proxy_json(proxy))
+    return json_response(proxy_json(proxy))
 
 
 async def proxy_delete(request: web.Request) -> web.Response:
@@ -317,13 +198,13 @@ async def proxy_delete(request: web.Request) -> web.Response:
 
 async def toxic_index(request: web.Request) -> web.Response:
     toxics = _manager(request).toxics(request.match_info["proxy"])
-    return _json_response([_toxic_json(t) for t in toxics])
+    return json_response([toxic_json(t) for t in toxics])
 
 
 async def toxic_create(request: web.Request) -> web.Response:
     manager = _manager(request)
     proxy = manager.get(request.match_info["proxy"]).name
-    body = await _decode_object(request, "toxics.ToxicWrapper")
+    body = await decode_object(request, "toxics.ToxicWrapper")
     fields: dict[str, Any] = {}
     for key in ("name", "type", "stream"):
         value = body.string(key)
@@ -339,20 +220,20 @@ async def toxic_create(request: web.Request) -> web.Response:
     if ttl is not None:
         fields["ttl_ms"] = ttl
     fields.setdefault("type", "")
-    spec = _validated(ToxicSpec, fields)
+    spec = validated(ToxicSpec, fields)
     async with request.app[_LOCK_KEY]:
         toxic = manager.add_toxic(proxy, spec)
-    return _json_response(_toxic_json(toxic))  # 200, not 201: Toxiproxy's status
+    return json_response(toxic_json(toxic))  # 200, not 201: Toxiproxy's status
 
 
 async def toxic_show(request: web.Request) -> web.Response:
-    return _json_response(_toxic_json(_find_toxic(request)))
+    return json_response(toxic_json(_find_toxic(request)))
 
 
 async def toxic_update(request: web.Request) -> web.Response:
     manager = _manager(request)
     toxic = _find_toxic(request)  # 404s before the body, as Toxiproxy
-    body = await _decode_object(request, "struct { Attributes interface {}; Toxicity float32 }")
+    body = await decode_object(request, "struct { Attributes interface {}; Toxicity float32 }")
     fields: dict[str, Any] = {}
     attributes = body.mapping("attributes")
     if attributes is not None:
@@ -360,10 +241,10 @@ async def toxic_update(request: web.Request) -> web.Response:
     toxicity = body.number("toxicity")
     if toxicity is not None:
         fields["toxicity"] = toxicity
-    update = _validated(ToxicUpdate, fields)
+    update = validated(ToxicUpdate, fields)
     async with request.app[_LOCK_KEY]:
         updated = manager.update_toxic(request.match_info["proxy"], toxic.name, update)
-    return _json_response(_toxic_json(updated))
+    return json_response(toxic_json(updated))
 
 
 async def toxic_delete(request: web.Request) -> web.Response:
@@ -397,15 +278,6 @@ def _find_toxic(request: web.Request) -> ToxicInfo:
     return _manager(request).get_toxic(request.match_info["proxy"], request.match_info["toxic"])
 
 
-def _validated(model: type[_M], fields: dict[str, Any]) -> _M:
-    try:
-        return model.model_validate(fields)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise errors.BadRequestBody(f"{where}: {first['msg']}") from None
-
-
 # -- middleware, routes, server ----------------------------------------------------------------
 
 
@@ -423,7 +295,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         async with asyncio.timeout(REQUEST_DEADLINE_S):
             return await handler(request)
     except errors.ApiError as exc:
-        return _error_response(exc)
+        return error_response(exc)
     except TimeoutError:
         return web.Response(status=503)  # Go's TimeoutHandler with an empty message
     except web.HTTPMethodNotAllowed:

@@ -13,7 +13,9 @@ Toxiproxy ignores unknown fields, so the same request works there, just without 
 
 :func:`start_proxy_server` runs our API server as a child process in its own session
 (``python -m chaos_workbench.proxy.cli serve`` on an ephemeral port) and returns a handle
-with ``api_url`` and ``aclose()``.
+with ``api_url`` and ``aclose()``; it lives in :mod:`chaos_workbench.proxy.server_process`
+and is re-exported here with :class:`ProxyServerHandle`, as are the exceptions (defined in
+``_client_base``, which both modules share).
 
 Exceptions::
 
@@ -24,17 +26,8 @@ Exceptions::
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import os
-import shutil
-import signal
-import sys
-import tempfile
-import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
@@ -42,7 +35,13 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
 
-from chaos_workbench import __version__
+from chaos_workbench.proxy._client_base import (
+    USER_AGENT,
+    ProxyApiError,
+    ProxyApiUnreachable,
+    ProxyClientError,
+)
+from chaos_workbench.proxy.server_process import ProxyServerHandle, start_proxy_server
 
 __all__ = [
     "ProxyApiError",
@@ -54,25 +53,6 @@ __all__ = [
     "ToxiproxyClient",
     "start_proxy_server",
 ]
-
-USER_AGENT = f"chaos-workbench/{__version__}"  # never "Mozilla/...": Toxiproxy answers 403
-
-
-class ProxyClientError(Exception):
-    """The control API could not do what was asked."""
-
-
-class ProxyApiError(ProxyClientError):
-    """The API answered with an error status; ``message`` is the server's ``error`` text."""
-
-    def __init__(self, status: int, message: str, *, method: str, path: str) -> None:
-        super().__init__(f"{method} {path}: HTTP {status}: {message}")
-        self.status = status
-        self.message = message
-
-
-class ProxyApiUnreachable(ProxyClientError):
-    """The API did not answer (connection refused, reset, or timed out)."""
 
 
 class _Remote(BaseModel):
@@ -338,133 +318,3 @@ def _error_message(response: httpx.Response) -> str:
     if isinstance(data, dict) and isinstance(data.get("error"), str):
         return str(data["error"])
     return text
-
-
-# -- running our server as a child process ---------------------------------------------------
-
-
-class ProxyServerHandle:
-    """Our API server running as a child process; ``aclose()`` stops it (and its listeners)."""
-
-    def __init__(self, process: asyncio.subprocess.Process, api_url: str, workdir: Path) -> None:
-        self._process = process
-        self._workdir = workdir
-        self.api_url = api_url
-
-    @property
-    def pid(self) -> int:
-        return self._process.pid
-
-    @property
-    def returncode(self) -> int | None:
-        return self._process.returncode
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self, *, grace_s: float = 5.0) -> None:
-        """SIGTERM the server's process group, SIGKILL after ``grace_s``. Idempotent."""
-        if self._process.returncode is None:
-            _signal_group(self._process.pid, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self._process.wait(), grace_s)
-            except TimeoutError:
-                _signal_group(self._process.pid, signal.SIGKILL)
-                await self._process.wait()
-        shutil.rmtree(self._workdir, ignore_errors=True)
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    # The child leads its own session (start_new_session), so its pid is its group id.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-
-
-async def start_proxy_server(
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    config: Path | None = None,
-    seed: int | None = None,
-    log_path: Path | None = None,
-    ready_timeout_s: float = 15.0,
-    python: str = sys.executable,
-) -> ProxyServerHandle:
-    """Start ``cwb proxy serve`` as a child in its own session; return once /version answers.
-
-    With ``port=0`` the server binds an ephemeral port and writes it to a port file that
-    this function reads, so there is no race on picking a free port.
-    """
-    workdir = Path(tempfile.mkdtemp(prefix="cwb-proxy-"))
-    port_file = workdir / "api.port"
-    argv = [python, "-m", "chaos_workbench.proxy.cli", "serve", "--host", host]
-    argv += ["--port", str(port), "--port-file", str(port_file)]
-    if config is not None:
-        argv += ["--config", str(config)]
-    if seed is not None:
-        argv += ["--seed", str(seed)]
-    log_target: int | Any = asyncio.subprocess.DEVNULL
-    log_file = None
-    if log_path is not None:
-        log_file = log_path.open("ab")
-        log_target = log_file
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=log_target,
-            stderr=log_target,
-            start_new_session=True,
-        )
-    finally:
-        if log_file is not None:
-            log_file.close()  # the child holds its own descriptor
-    handle = ProxyServerHandle(process, "", workdir)
-    try:
-        handle.api_url = await _wait_ready(process, port_file, ready_timeout_s)
-    except BaseException:
-        await handle.aclose()
-        raise
-    return handle
-
-
-async def _wait_ready(
-    process: asyncio.subprocess.Process, port_file: Path, timeout_s: float
-) -> str:
-    deadline = time.monotonic() + timeout_s
-    api_url: str | None = None
-    async with httpx.AsyncClient(timeout=1.0, trust_env=False) as http:
-        while time.monotonic() < deadline:
-            if process.returncode is not None:
-                raise ProxyClientError(
-                    f"the proxy server exited with code {process.returncode} before it was ready"
-                )
-            if api_url is None:
-                address = _read_port_file(port_file)
-                if address:
-                    api_url = f"http://{address}"
-            if api_url is not None:
-                with contextlib.suppress(httpx.TransportError):
-                    response = await http.get(
-                        api_url + "/version", headers={"User-Agent": USER_AGENT}
-                    )
-                    if response.status_code == 200:
-                        return api_url
-            await asyncio.sleep(0.02)  # poll interval: startup takes ~0.5 s, 20 ms is plenty
-    raise ProxyClientError(f"the proxy server did not answer /version within {timeout_s} s")
-
-
-def _read_port_file(path: Path) -> str | None:
-    """The ``host:port`` the server wrote once it listened, or None before that."""
-    try:
-        return path.read_text().strip() or None  # a few bytes: not worth a thread
-    except FileNotFoundError:
-        return None
