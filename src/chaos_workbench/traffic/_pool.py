@@ -20,6 +20,7 @@ import contextlib
 import math
 import ssl
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -50,7 +51,7 @@ def max_connections(spec: TrafficSpec, peak_rate_per_s: float) -> int:
     return max(8, min(_AUTO_MAX_CONNECTIONS, math.ceil(need)))
 
 
-class DriverPool:
+class DriverPool(ABC):
     """The connection half of ``LoadDriver`` (its only subclass)."""
 
     # Set by LoadDriver (its __init__ and start()); read here.
@@ -79,9 +80,9 @@ class DriverPool:
         self._last_send_ns = 0
         self._opened = 0
 
+    @abstractmethod
     def _maybe_finished(self) -> None:
         """End the run if it is stopping and nothing is in flight (``LoadDriver``'s)."""
-        raise NotImplementedError
 
     # -- dispatch ------------------------------------------------------------------------
     def _dispatch(self, intended_ns: int, now: int, index: int, retried: bool) -> None:
