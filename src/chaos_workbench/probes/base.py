@@ -9,27 +9,29 @@ HTTP service does. At most ``max_in_flight`` calls run at once; later ones wait 
 
 Errors never escape a probe: each is classified into an ``ErrorKind`` by the prober
 (``classify``), with the generic rules of :func:`classify_os_error` underneath.
+
+The pacing itself (plan, timer, sweep, windows, lifecycle) is the load driver's, shared
+through :class:`chaos_workbench.traffic._paced.PacedDriver`; this module holds only how one
+probe runs, waits its turn and is classified.
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator
-from types import TracebackType
 
-from chaos_workbench.traffic.recorder import WindowRecorder
-from chaos_workbench.traffic.schedule import RateProfile, intended_offsets_ns
-from chaos_workbench.traffic.stats import DriverStats
-from chaos_workbench.traffic.window import ErrorKind, Window
+from chaos_workbench.traffic._paced import PacedDriver
+from chaos_workbench.traffic.schedule import RateProfile
+from chaos_workbench.traffic.window import ErrorKind
 
 __all__ = ["ProbeDriver", "Prober", "classify_os_error"]
 
-_SWEEP_S = 0.05
+
+def _no_index() -> int:
+    return 0  # a prober has one operation: nothing to pick
 
 
 def classify_os_error(exc: BaseException) -> ErrorKind:
@@ -63,7 +65,7 @@ class Prober(abc.ABC):
         return classify_os_error(exc)
 
 
-class ProbeDriver:
+class ProbeDriver(PacedDriver):
     """``async with ProbeDriver(prober, rate_per_s=…, rng=rng) as d: async for w in d.windows()``."""
 
     def __init__(
@@ -79,121 +81,24 @@ class ProbeDriver:
         duration_s: float | None = None,
     ) -> None:
         self.prober = prober
-        self._profile = RateProfile.constant(rate_per_s, duration_s)
-        self._offsets = intended_offsets_ns(self._profile, arrival, rng)
-        self._timeout_ns = int(timeout_ms * 1e6)
+        super().__init__(
+            RateProfile.constant(rate_per_s, duration_s),
+            arrival,
+            rng,
+            pick=_no_index,
+            window_ns=int(window_ms * 1e6),
+            timeout_ns=int(timeout_ms * 1e6),
+            duration_s=duration_s,
+        )
         self._max_in_flight = max_in_flight
-        self._window_ns = int(window_ms * 1e6)
-        self._duration_s = duration_s
         self._in_flight = 0
         self._waiting: deque[int] = deque()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._sent = 0
-        self._start_ns = 0
-        self._end_ns: int | None = None
-        self._next_ns: int | None = None
-        self._stopping = False
-        self._finished = asyncio.Event()
-        self._timer: asyncio.TimerHandle | None = None
-        self._sweeper: asyncio.TimerHandle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.recorder: WindowRecorder | None = None
 
-    async def __aenter__(self) -> ProbeDriver:
-        self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def start(self) -> None:
-        if self._loop is not None:
-            raise RuntimeError("a ProbeDriver runs once")
-        self._loop = asyncio.get_running_loop()
-        self._start_ns = time.monotonic_ns()
-        self.recorder = WindowRecorder(self._start_ns, self._window_ns)
-        if self._duration_s is not None:
-            self._end_ns = self._start_ns + int(self._duration_s * 1e9)
-        self._next_ns = self._advance()
-        self._tick()
-        self._sweeper = self._loop.call_later(_SWEEP_S, self._sweep)
-
-    def stop(self) -> None:
-        if not self._stopping:
-            now = time.monotonic_ns()
-            self._end_ns = now if self._end_ns is None else min(self._end_ns, now)
-        self._stopping = True
-        self._next_ns = None
-        if self._timer is not None:
-            self._timer.cancel()
-
-    async def wait(self) -> None:
-        await self._finished.wait()
-
-    async def aclose(self) -> None:
-        if self._loop is None:
-            return
-        self.stop()
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._finished.wait(), self._timeout_ns / 1e9 + 1.0)
-        finally:  # also when cancelled while draining: no task or client outlives us
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            self._finish()
-            await self.prober.aclose()
-
-    async def windows(self) -> AsyncIterator[Window]:
-        if self.recorder is None:
-            raise RuntimeError("start the driver first (async with ProbeDriver(...))")
-        while True:
-            window = await self.recorder.queue.get()
-            if window is None:
-                return
-            yield window
-
-    @property
-    def stats(self) -> DriverStats:
-        recorder = self.recorder
-        if recorder is None:
-            raise RuntimeError("the driver has not started")
-        return DriverStats(
-            total=recorder.total,
-            elapsed_s=recorder.total.duration_ns / 1e9,
-            sent=self._sent,
-            target_rate_per_s=self._profile.peak_rate_per_s,
-            connections_opened=0,
-            connections_open=0,
-            behind_schedule_windows=recorder.behind_windows,
-            windows=recorder.emitted,
-        )
-
-    # -- pacing --------------------------------------------------------------------------
-    def _advance(self) -> int | None:
-        offset = next(self._offsets, None)
-        if offset is None or self._stopping:
-            return None
-        at = self._start_ns + offset
-        return None if self._end_ns is not None and at >= self._end_ns else at
-
-    def _tick(self) -> None:
-        assert self._loop is not None
+    # -- one probe -----------------------------------------------------------------------
+    def _dispatch(self, intended_ns: int, now: int, index: int, retried: bool) -> None:
         assert self.recorder is not None
-        now = time.monotonic_ns()
-        while self._next_ns is not None and self._next_ns <= now:
-            self.recorder.dispatched(self._next_ns, now - self._next_ns)
-            self._launch(self._next_ns)
-            self._next_ns = self._advance()
-        if self._next_ns is None:
-            self._stopping = True
-            return
-        self._timer = self._loop.call_later((self._next_ns - now) / 1e9, self._tick)
+        self.recorder.dispatched(intended_ns, now - intended_ns)
+        self._launch(intended_ns)
 
     def _launch(self, intended_ns: int) -> None:
         assert self._loop is not None
@@ -233,28 +138,20 @@ class ProbeDriver:
         latency_us = (time.monotonic_ns() - intended_ns) // 1000
         self.recorder.completed(intended_ns, latency_us, error, 0)
 
-    def _sweep(self) -> None:
-        assert self._loop is not None
-        assert self.recorder is not None
-        now = time.monotonic_ns()
+    # -- the pacing hooks ----------------------------------------------------------------
+    def _expire(self, now: int) -> None:
         while self._waiting and self._waiting[0] + self._timeout_ns <= now:
             self._record(self._waiting.popleft(), ErrorKind.READ_TIMEOUT)
-        frontier = now if self._next_ns is None else min(now, self._next_ns)
-        if self._stopping and self._end_ns is not None:
-            frontier = max(frontier, self._end_ns)
-        self.recorder.advance(frontier)
+
+    def _maybe_finished(self) -> None:
         if self._stopping and not self._in_flight and not self._waiting:
             self._finish()
-            return
-        self._sweeper = self._loop.call_later(_SWEEP_S, self._sweep)
 
-    def _finish(self) -> None:
-        if self._finished.is_set() or self.recorder is None:
-            return
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+    def _abandon(self) -> None:
         while self._waiting:
             self._record(self._waiting.popleft(), ErrorKind.READ_TIMEOUT)
-        self.recorder.advance(time.monotonic_ns())
-        self.recorder.close()
-        self._finished.set()
+
+    async def _shut_down(self) -> None:
+        await self._cancel_tasks()  # cancelled probes record nothing: they never finished
+        self._finish()
+        await self.prober.aclose()

@@ -1,12 +1,13 @@
 """The load driver's connection pool: where each request goes, what each outcome does.
 
-:class:`~chaos_workbench.traffic.driver.LoadDriver` owns the plan, the clock, the sweep and
-the run's lifecycle; this base class owns the keep-alive connections. A dispatched request
-takes an idle connection (LIFO), or opens a new one while the pool is below its bound
-(:func:`max_connections`), or waits in the pending queue. Each :class:`.http.Connection`
-reports back here (``on_response`` / ``on_failure`` / ``on_lost``): the outcome is recorded
-under its intended send time, and the connection is reused, replaced or closed. In closed
-loop a finished request is followed at once by the next one on the same connection.
+:class:`~chaos_workbench.traffic.driver.LoadDriver` gets the plan, the clock, the sweep and
+the run's lifecycle from :class:`._paced.PacedDriver`; this base class owns the keep-alive
+connections. A dispatched request takes an idle connection (LIFO), or opens a new one while
+the pool is below its bound (:func:`max_connections`), or waits in the pending queue. Each
+:class:`.http.Connection` reports back here (``on_response`` / ``on_failure`` /
+``on_lost``): the outcome is recorded under its intended send time, and the connection is
+reused, replaced or closed. In closed loop a finished request is followed at once by the
+next one on the same connection.
 
 It is a base class of the driver rather than an object the driver holds on purpose: the
 send path and the connection callbacks run once per request, and as methods of the driver
@@ -54,7 +55,7 @@ def max_connections(spec: TrafficSpec, peak_rate_per_s: float) -> int:
 class DriverPool(ABC):
     """The connection half of ``LoadDriver`` (its only subclass)."""
 
-    # Set by LoadDriver (its __init__ and start()); read here.
+    # Set by LoadDriver and its PacedDriver base (their __init__ and start()); read here.
     target: Target
     recorder: WindowRecorder | None
     _mix: RequestMix
@@ -67,6 +68,8 @@ class DriverPool(ABC):
     _stopping: bool
     _finished: asyncio.Event
     _loop: asyncio.AbstractEventLoop | None
+    _tasks: set[asyncio.Task[None]]
+    _sent: int
 
     def __init__(self, max_conns: int) -> None:
         self._max_conns = max_conns
@@ -74,9 +77,7 @@ class DriverPool(ABC):
         self._busy: set[Connection] = set()
         self._connecting = 0
         self._pending: deque[tuple[int, int, bool]] = deque()  # (intended_ns, index, retried)
-        self._tasks: set[asyncio.Task[None]] = set()
         self._busy_peak = 0
-        self._sent = 0
         self._last_send_ns = 0
         self._opened = 0
 
