@@ -18,7 +18,7 @@ from chaos_workbench.model import FaultResult, WindowSummary
 __all__ = ["timeline_svg"]
 
 WIDTH = 760
-LEFT, RIGHT, TOP = 64, 16, 34  # room for the y labels and the event labels
+LEFT, RIGHT, TOP = 64, 16, 45  # room for the y labels and three rows of event labels
 PANEL_H, GAP, BOTTOM = 100, 34, 30
 HEIGHT = TOP + 2 * PANEL_H + GAP + BOTTOM
 
@@ -193,8 +193,9 @@ def _events(chart: _Chart, result: FaultResult) -> None:
             f'x2="{_fmt(x)}" y2="{bottom}" stroke="{colour}" stroke-dasharray="4 3">'
             f"<title>{escape(f'{event.t_s:.2f} s {event.kind}: {event.message}')}</title></line>"
         )
-        # Alternate two label rows so that close events (inject, injected) stay readable.
-        y = TOP - 8 - 11 * (index % 2)
+        # Cycle three label rows so that close events (revert, reverted, recovered) stay
+        # readable: they often fall within a few pixels of each other.
+        y = TOP - 8 - 11 * (index % 3)
         if x > WIDTH - RIGHT - 60:  # near the right edge: label to the left of the line
             chart.text(x - 2, y, event.kind, fill=colour, text_anchor="end")
         else:
