@@ -253,6 +253,8 @@ async def test_pid_file_target_needs_the_allow_list(
 ) -> None:
     outsider = _detached("import time; time.sleep(30)  # cwb-target")
     try:
+        # The launcher's pid becomes Python by exec: wait for the final command line.
+        await wait_until(lambda: "cwb-target" in " ".join(outsider.cmdline()))
         pid_file = run_dir / "outsider.pid"
         pid_file.write_text(f"{outsider.pid}\n")
         params = ProcessKillParams(pid_file=str(pid_file), signal="TERM")
@@ -312,3 +314,15 @@ def _kill(proc: psutil.Process) -> None:
     with contextlib.suppress(psutil.Error):
         proc.kill()
         proc.wait(5)
+
+
+def test_a_kernel_thread_is_never_a_target(make_ctx: MakeCtx) -> None:
+    from chaos_workbench.faults._targets import _is_kernel_thread
+
+    kthreads = [p.pid for p in psutil.process_iter() if p.pid != 1 and _is_kernel_thread(p.pid)]
+    if not kthreads:
+        pytest.skip("no kernel thread is visible from this PID namespace")
+    params = ProcessKillParams(pid=kthreads[-1], signal="TERM")  # not kthreadd itself
+    with pytest.raises(FaultRefused, match="is a kernel thread"):
+        ProcessKill(params, make_ctx(patterns=(".*",))).preflight()
+    assert not _is_kernel_thread(os.getpid())

@@ -137,6 +137,23 @@ class Target:
     name: str | None = None  # the supervised name, when it is one
 
 
+_PF_KTHREAD = 0x00200000  # include/linux/sched.h: the task is a kernel thread
+
+
+def _is_kernel_thread(pid: int) -> bool:
+    """Kernel threads carry PF_KTHREAD in /proc/PID/stat's flags (field 9).
+
+    An empty command line is not proof: a user process has one for a moment during exec,
+    and a zombie has none at all.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+        return bool(int(fields[6]) & _PF_KTHREAD)
+    except (OSError, IndexError, ValueError):
+        return False
+
+
 def _cmdline(proc: psutil.Process) -> str:
     try:
         return " ".join(proc.cmdline())
@@ -226,14 +243,14 @@ def check_allowed(targets: Sequence[Target], ctx: FaultContext) -> None:
     protected = _protected(ctx, supervised)
     patterns = [re.compile(p) for p in ctx.allowed_process_patterns]
     for target in targets:
-        what = f"pid {target.pid} ({target.cmdline[:80] or 'kernel thread'})"
+        what = f"pid {target.pid} ({target.cmdline[:80] or target.name or 'no command line'})"
         if target.pid == 1:
             raise FaultRefused(f"refused: {what} is PID 1 (init); it is never a target")
         if target.pid in protected:
             raise FaultRefused(
                 f"refused: {what} is the workbench itself, one of its parents or its helpers"
             )
-        if not target.cmdline:
+        if _is_kernel_thread(target.pid):
             raise FaultRefused(f"refused: {what} is a kernel thread")
         if target.pid in supervised:
             continue
