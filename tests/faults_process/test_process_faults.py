@@ -253,8 +253,6 @@ async def test_pid_file_target_needs_the_allow_list(
 ) -> None:
     outsider = _detached("import time; time.sleep(30)  # cwb-target")
     try:
-        # The launcher's pid becomes Python by exec: wait for the final command line.
-        await wait_until(lambda: "cwb-target" in " ".join(outsider.cmdline()))
         pid_file = run_dir / "outsider.pid"
         pid_file.write_text(f"{outsider.pid}\n")
         params = ProcessKillParams(pid_file=str(pid_file), signal="TERM")
@@ -307,7 +305,13 @@ def _detached(code: str) -> psutil.Process:
         text=True,
         check=True,
     )
-    return psutil.Process(int(launcher.stdout))
+    proc = psutil.Process(int(launcher.stdout))
+    # The pid runs sh, then setsid, then Python (by exec): return once it is Python.
+    deadline = time.monotonic() + 10
+    while code not in " ".join(proc.cmdline()):
+        assert time.monotonic() < deadline, "the detached process never started"
+        time.sleep(0.01)
+    return proc
 
 
 def _kill(proc: psutil.Process) -> None:
