@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -176,7 +177,10 @@ async def test_blast_radius_refuses_before_anything_is_applied(
     server: tuple[Supervisor, int], make_ctx: MakeCtx
 ) -> None:
     sup, _ = server
-    outsider = _detached("import time; time.sleep(30)")
+    # A token of its own: a pattern must match this test's outsider only, never a process
+    # of a test running beside it.
+    token = f"cwb-outsider-{secrets.token_hex(4)}"
+    outsider = _detached(f"import time; time.sleep(30)  # {token}")
     try:
         cases: list[tuple[ProcessKillParams, tuple[str, ...], str]] = [
             (ProcessKillParams(pid=1), (".*",), "PID 1"),
@@ -184,7 +188,7 @@ async def test_blast_radius_refuses_before_anything_is_applied(
             (ProcessKillParams(pid=os.getppid()), (".*",), "workbench itself"),
             (ProcessKillParams(pid=outsider.pid), (), r"blast_radius\.process_patterns"),
             (ProcessKillParams(pid=outsider.pid), ("postgres",), "outside the blast radius"),
-            (ProcessKillParams(pattern="time.sleep"), ("nomatch",), "outside the blast radius"),
+            (ProcessKillParams(pattern=token), ("nomatch",), "outside the blast radius"),
         ]
         for params, patterns, message in cases:
             fault = ProcessKill(params, make_ctx(sup, patterns=patterns))
@@ -194,9 +198,7 @@ async def test_blast_radius_refuses_before_anything_is_applied(
                 await fault.apply()  # checked again at apply, still before any signal
         assert outsider.status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_STOPPED)
         # allowed by pattern: the same outsider may now be killed (not restarted: unsupervised)
-        fault = ProcessKill(
-            ProcessKillParams(pattern=r"time\.sleep\(30\)"), make_ctx(sup, (r"sleep",))
-        )
+        fault = ProcessKill(ProcessKillParams(pattern=token), make_ctx(sup, (r"sleep",)))
         fault.preflight()
         assert fault.revert_actions() == []
         await fault.apply()

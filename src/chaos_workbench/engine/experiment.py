@@ -103,6 +103,7 @@ class ExperimentRunner:
     leases: LeaseKeeper | None = None
     abort: asyncio.Event = field(default_factory=asyncio.Event)
     abort_reason: list[str] = field(default_factory=list)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)  # the run is being stopped
     on_phase: Callable[[str, str], None] = lambda experiment, phase: None
     reverted: list[str] = field(default_factory=list)  # "experiment: fault", in order
 
@@ -183,6 +184,8 @@ class ExperimentRunner:
             revert_end_ns = clock.mark("reverted", revert_error or "")
             if lease is not None and revert_error is None:
                 lease.release()
+        if self.stop.is_set():  # stopped by a signal whose cancellation did not arrive
+            raise asyncio.CancelledError
         if apply_error is not None or revert_error is not None:
             reason = (
                 f"the fault could not be applied: {apply_error}"

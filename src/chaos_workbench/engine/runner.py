@@ -66,6 +66,7 @@ class RunOptions:
     on_phase: Callable[[str, str], None] = lambda experiment, phase: None
     on_result: Callable[[FaultResult], None] = lambda result: None
     abort_requested: asyncio.Event | None = None  # set it to abort the running experiment
+    stop_requested: asyncio.Event | None = None  # set it to stop the run after reverting
 
 
 def _required(probe: AnyProbeSpec | None) -> AnyProbeSpec:
@@ -206,7 +207,11 @@ async def execute_suite(
             )
             guard.start()
             stack.push_async_callback(guard.aclose)
+            if options.stop_requested is not None:
+                runner.stop = options.stop_requested
             for spec in experiments:
+                if runner.stop.is_set():
+                    raise asyncio.CancelledError
                 try:
                     result = await runner.run(spec)
                 except FeedClosed as exc:

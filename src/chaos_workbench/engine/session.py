@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from chaos_workbench.engine.runner import RunOptions, execute_suite
@@ -95,6 +95,16 @@ def run_suite_blocking(
     from pathlib import Path
 
     abort = asyncio.Event()
+    stop = asyncio.Event()
+
+    def stop_and_tell(sig: signal.Signals, count: int) -> None:
+        # Cancelling the run is the main mechanism; the events are the backstop. On Python
+        # 3.11 a cancellation that lands as an awaited future completes can be swallowed
+        # (asyncio.wait_for, gh-86296): the hold would then run its full length. With `stop`
+        # set, the fault is reverted at once and the run ends after it all the same.
+        stop.set()
+        abort.set()
+        on_signal(sig, count)
 
     async def main() -> RunRecord:
         loop = asyncio.get_running_loop()
@@ -102,20 +112,14 @@ def run_suite_blocking(
         try:
             return await execute_suite(
                 suite,
-                _with_abort(options, abort),
+                replace(options, abort_requested=abort, stop_requested=stop),
                 suite_path=Path(suite_path) if suite_path else None,
             )
         finally:
             loop.remove_signal_handler(signal.SIGUSR1)
 
-    record, stopped_by = run_blocking(main, on_signal=on_signal)
+    record, stopped_by = run_blocking(main, on_signal=stop_and_tell)
     assert record is not None, "execute_suite returns its record even when cancelled"
     if stopped_by is not None and not record.interrupted:
         record = record.model_copy(update={"interrupted": True})
     return RunOutcome(record=record, stopped_by=stopped_by)
-
-
-def _with_abort(options: RunOptions, abort: asyncio.Event) -> RunOptions:
-    from dataclasses import replace
-
-    return replace(options, abort_requested=abort)
