@@ -17,10 +17,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaos_workbench.faults.base import FaultError
+from chaos_workbench.faults.base import Fault, FaultContext, FaultError, P
 from chaos_workbench.processes._spawn import TAG_ENV
+from chaos_workbench.safety.actions import KillTagged, RevertAction
 
-__all__ = ["Helper", "lifetime_s", "new_tag", "spawn_helper", "stop_helper"]
+__all__ = [
+    "Helper",
+    "HelperFault",
+    "lifetime_s",
+    "new_tag",
+    "spawn_helper",
+    "stop_helper",
+]
 
 _HOG_SCRIPT = Path(__file__).with_name("_hog.py")
 
@@ -107,3 +115,23 @@ async def stop_helper(helper: Helper | None) -> None:
     """Kill a helper and its workers at once; a helper already gone is fine."""
     if helper is not None:
         await stop_helper_process(helper.process)
+
+
+class HelperFault(Fault[P]):
+    """A fault held by one tagged helper process (CPU burner, memory holder, I/O writer).
+
+    The tag is fixed before ``apply`` so the lease can name the helper before it exists;
+    reverting kills it, in-process or (``KillTagged``) from the watchdog.
+    """
+
+    def __init__(self, params: P, ctx: FaultContext) -> None:
+        super().__init__(params, ctx)
+        self.tag = new_tag(self.kind)
+        self._helper: Helper | None = None
+
+    async def revert(self) -> None:
+        helper, self._helper = self._helper, None
+        await stop_helper(helper)
+
+    def revert_actions(self) -> Sequence[RevertAction]:
+        return (KillTagged(tag=self.tag),)

@@ -17,23 +17,18 @@ from pydantic import Field
 
 from chaos_workbench.faults import _cgroups as cg
 from chaos_workbench.faults._helpers import (
-    Helper,
+    HelperFault,
     lifetime_s,
-    new_tag,
     spawn_helper,
-    stop_helper,
 )
 from chaos_workbench.faults._targets import SupervisorLike
 from chaos_workbench.faults.base import (
-    Fault,
-    FaultContext,
     FaultError,
     FaultParams,
     Reference,
 )
 from chaos_workbench.faults.registry import register
 from chaos_workbench.model import FaultType
-from chaos_workbench.safety.actions import KillTagged, RevertAction
 
 __all__ = ["CpuPressure", "CpuPressureParams"]
 
@@ -56,17 +51,12 @@ class CpuPressureParams(FaultParams):
 
 
 @register
-class CpuPressure(Fault[CpuPressureParams]):
+class CpuPressure(HelperFault[CpuPressureParams]):
     """Burn CPU in helper processes at a duty cycle; revert kills them."""
 
     kind = "cpu_pressure"
     fault_type = FaultType.RESOURCE_EXHAUSTION
     params_model = CpuPressureParams
-
-    def __init__(self, params: CpuPressureParams, ctx: FaultContext) -> None:
-        super().__init__(params, ctx)
-        self.tag = new_tag(self.kind)
-        self._helper: Helper | None = None
 
     def _cgroup(self) -> cg.Cgroup | None:
         name = self.params.process
@@ -109,13 +99,6 @@ class CpuPressure(Fault[CpuPressureParams]):
             max_s=lifetime_s(self.params.duration_s),
             cgroups=[group.path] if group else (),
         )
-
-    async def revert(self) -> None:
-        helper, self._helper = self._helper, None
-        await stop_helper(helper)
-
-    def revert_actions(self) -> Sequence[RevertAction]:
-        return (KillTagged(tag=self.tag),)
 
     def describe(self) -> str:
         where = f"in {self.params.process}'s cgroup" if self.params.process else "host-wide"

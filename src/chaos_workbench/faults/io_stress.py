@@ -18,17 +18,15 @@ from typing import Literal
 from pydantic import Field
 
 from chaos_workbench.faults._helpers import (
-    Helper,
+    HelperFault,
     lifetime_s,
-    new_tag,
     spawn_helper,
-    stop_helper,
 )
 from chaos_workbench.faults._targets import check_path_allowed
-from chaos_workbench.faults.base import Fault, FaultContext, FaultError, FaultParams
+from chaos_workbench.faults.base import FaultContext, FaultError, FaultParams
 from chaos_workbench.faults.registry import register
 from chaos_workbench.model import FaultType
-from chaos_workbench.safety.actions import DeletePath, KillTagged, RevertAction
+from chaos_workbench.safety.actions import DeletePath, RevertAction
 
 __all__ = ["IoStress", "IoStressParams"]
 
@@ -44,7 +42,7 @@ class IoStressParams(FaultParams):
 
 
 @register
-class IoStress(Fault[IoStressParams]):
+class IoStress(HelperFault[IoStressParams]):
     """Write and fsync at a rate in a helper process; revert stops it and removes the file."""
 
     kind = "io_stress"
@@ -53,9 +51,7 @@ class IoStress(Fault[IoStressParams]):
 
     def __init__(self, params: IoStressParams, ctx: FaultContext) -> None:
         super().__init__(params, ctx)
-        self.tag = new_tag(self.kind)
         self.file = Path(params.path) / f".{self.tag}.io"
-        self._helper: Helper | None = None
 
     def preflight(self) -> None:
         directory = check_path_allowed(Path(self.params.path), self.ctx)
@@ -79,12 +75,11 @@ class IoStress(Fault[IoStressParams]):
         )
 
     async def revert(self) -> None:
-        helper, self._helper = self._helper, None
-        await stop_helper(helper)
+        await super().revert()
         await asyncio.to_thread(_unlink, self.file)
 
     def revert_actions(self) -> Sequence[RevertAction]:
-        return (KillTagged(tag=self.tag), DeletePath(path=str(self.file)))
+        return (*super().revert_actions(), DeletePath(path=str(self.file)))
 
     def describe(self) -> str:
         p = self.params

@@ -20,15 +20,12 @@ from pydantic import Field, model_validator
 
 from chaos_workbench.faults import _cgroups as cg
 from chaos_workbench.faults._helpers import (
-    Helper,
+    HelperFault,
     lifetime_s,
-    new_tag,
     spawn_helper,
-    stop_helper,
 )
 from chaos_workbench.faults._targets import SupervisorLike
 from chaos_workbench.faults.base import (
-    Fault,
     FaultContext,
     FaultError,
     FaultParams,
@@ -37,7 +34,6 @@ from chaos_workbench.faults.base import (
 )
 from chaos_workbench.faults.registry import register
 from chaos_workbench.model import FaultType
-from chaos_workbench.safety.actions import KillTagged, RevertAction
 
 __all__ = ["MemoryPressure", "MemoryPressureParams", "host_floor_size_bytes"]
 
@@ -89,7 +85,7 @@ def host_floor_size_bytes(
 
 
 @register
-class MemoryPressure(Fault[MemoryPressureParams]):
+class MemoryPressure(HelperFault[MemoryPressureParams]):
     """Hold touched memory in a helper process; revert frees it."""
 
     kind = "memory_pressure"
@@ -98,10 +94,8 @@ class MemoryPressure(Fault[MemoryPressureParams]):
 
     def __init__(self, params: MemoryPressureParams, ctx: FaultContext) -> None:
         super().__init__(params, ctx)
-        self.tag = new_tag(self.kind)
         self.note: str | None = None
         self.size_bytes: int | None = None
-        self._helper: Helper | None = None
 
     def _plan(self) -> tuple[int, cg.Cgroup | None]:
         """Bytes to hold and the cgroup to hold them in (raises when impossible)."""
@@ -144,13 +138,6 @@ class MemoryPressure(Fault[MemoryPressureParams]):
             max_s=lifetime_s(self.params.duration_s),
             cgroups=[group.path] if group else (),
         )
-
-    async def revert(self) -> None:
-        helper, self._helper = self._helper, None
-        await stop_helper(helper)
-
-    def revert_actions(self) -> Sequence[RevertAction]:
-        return (KillTagged(tag=self.tag),)
 
     def describe(self) -> str:
         amount = (
