@@ -718,36 +718,43 @@ def section_integrity(proxy: Child, size: int, cycles: int) -> list[str]:
                 lines.append(
                     f"  {label:<18} {stream:<10} {size / secs / 1e9:5.2f} GB/s  {'IDENTICAL' if ok else 'DIFFERENT'}"
                 )
-        # Add/remove cycles while a transfer runs.
-        result: dict[str, Any] = {}
-
-        def move() -> None:
-            result["r"] = pair.run(listen, size, upstream_dir=True, hashed=True, seed=9)
-
-        thread = threading.Thread(target=move)
-        thread.start()
+        # Add/remove cycles while transfers run, in each direction: toxics are toggled at
+        # random (so chains of several form and lose members from the middle), and a cycle
+        # counts only when its remove completed while a transfer was still running. Another
+        # transfer starts if the first ends before ``cycles`` were done (at most 5).
         specs = [s for s in toxics.values() if s is not None]
         rng = random.Random(3)
-        present: set[str] = set()
-        done_cycles = 0
-        while done_cycles < cycles:
-            spec = rng.choice(specs)
-            stream = rng.choice(["upstream", "downstream"])
-            name = f"{spec['type']}_{stream}"
-            if name in present:
-                proxy.call(op="remove", proxy="sha", name=name)
-                present.discard(name)
-            else:
-                proxy.call(op="add", proxy="sha", spec={**spec, "stream": stream})
-                present.add(name)
-            done_cycles += 1
-        for name in present:
-            proxy.call(op="remove", proxy="sha", name=name)
-        thread.join()
-        secs, ok = result["r"]
-        lines.append(
-            f"  {done_cycles} add/remove cycles during the transfer: {'IDENTICAL' if ok else 'DIFFERENT'}"
-        )
+        for direction in ("upstream", "downstream"):
+            pairs, transfers, all_ok = 0, 0, True
+            while pairs < cycles and transfers < 5:
+                result: dict[str, tuple[float, bool]] = {}
+                thread = threading.Thread(
+                    target=lambda r=result, up=direction == "upstream", n=transfers: r.update(
+                        r=pair.run(listen, size, upstream_dir=up, hashed=True, seed=9 + n)
+                    )
+                )
+                thread.start()
+                transfers += 1
+                present: set[str] = set()
+                while thread.is_alive() and pairs < cycles:
+                    spec = rng.choice(specs)
+                    stream = rng.choice(["upstream", "downstream"])
+                    name = f"{spec['type']}_{stream}"
+                    if name in present:
+                        proxy.call(op="remove", proxy="sha", name=name)
+                        present.discard(name)
+                        pairs += thread.is_alive()
+                    else:
+                        proxy.call(op="add", proxy="sha", spec={**spec, "stream": stream})
+                        present.add(name)
+                for name in present:
+                    proxy.call(op="remove", proxy="sha", name=name)
+                thread.join()
+                all_ok = all_ok and result["r"][1]
+            lines.append(
+                f"  {pairs} add/remove cycles during {transfers} transfer(s) {direction}: "
+                f"{'IDENTICAL' if all_ok else 'DIFFERENT'}"
+            )
     finally:
         pair.close()
     return lines
