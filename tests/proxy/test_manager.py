@@ -123,8 +123,28 @@ async def test_listen_in_use_is_a_500_and_nothing_is_added(
     with pytest.raises(E.ListenFailed) as caught:
         await manager.create("db", echo_upstream.address, echo_upstream.address)
     assert caught.value.status == 500
-    assert "address already in use" in caught.value.message.lower()
+    # Go's net.Listen wording, as Toxiproxy sends it.
+    assert caught.value.message == (
+        f"listen tcp {echo_upstream.address}: bind: address already in use"
+    )
     assert manager.list() == []
+
+
+async def test_update_that_cannot_bind_changes_nothing(
+    manager: ProxyManager, echo_upstream: Upstream
+) -> None:
+    info = await manager.create("db", "127.0.0.1:0", echo_upstream.address)
+    reader, writer = await open_client(info.listen)
+    await roundtrip_ms(reader, writer)
+    with pytest.raises(E.ListenFailed) as caught:
+        await manager.update("db", listen=echo_upstream.address)
+    assert caught.value.message == (
+        f"listen tcp {echo_upstream.address}: bind: address already in use"
+    )
+    assert manager.get("db") == info
+    # The connection opened before the refused update still relays.
+    assert await roundtrip_ms(reader, writer) < 1000
+    writer.close()
 
 
 async def test_update_toxic_merges_attributes(

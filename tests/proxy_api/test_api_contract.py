@@ -39,6 +39,29 @@ def error(response: httpx.Response, status: int, message: str) -> None:
     )
 
 
+def populate_error(response: httpx.Response, status: int, message: str) -> None:
+    """Toxiproxy's Populate handler marshals the error beside ``proxies`` itself: the error
+    fields, ``"proxies": null``, no trailing newline, no ``nosniff`` header."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert "x-content-type-options" not in response.headers
+    expected = {"error": message, "status": status, "proxies": None}
+    assert response.content == json.dumps(expected, separators=(",", ":")).encode()
+
+
+def free_address() -> str:
+    """A loopback address nothing listens on (bound and released at once)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{probe.getsockname()[1]}"
+
+
+async def echoes(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes) -> bool:
+    """Whether ``data`` comes back through an open connection within 5 s."""
+    writer.write(data)
+    return await asyncio.wait_for(reader.readexactly(len(data)), 5) == data
+
+
 async def test_empty_index_is_an_empty_object(api: Api) -> None:
     response = await api.http.get("/proxies")
     assert response.status_code == 200
@@ -79,8 +102,16 @@ async def test_listen_defaults_to_loopback_ephemeral(api: Api, echo: Echo) -> No
 
 
 async def test_create_disabled_does_not_listen(api: Api, echo: Echo) -> None:
-    data = await create(api, "db", echo.address, listen="127.0.0.1:0", enabled=False)
-    assert data["enabled"] is False
+    address = free_address()
+    data = await create(api, "db", echo.address, listen=address, enabled=False)
+    assert (data["enabled"], data["listen"]) == (False, address)
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.open_connection(*split(address))
+    # The same address serves once the proxy is enabled: the refusal was the proxy's state.
+    assert (await api.http.patch("/proxies/db", json={"enabled": True})).status_code == 200
+    reader, writer = await asyncio.open_connection(*split(address))
+    assert await echoes(reader, writer, b"up")
+    writer.close()
 
 
 @pytest.mark.parametrize(
@@ -186,6 +217,43 @@ async def test_update_with_wrong_type_changes_nothing(api: Api, echo: Echo) -> N
         assert response.status_code == 400, content
         assert response.json()["error"].startswith("bad request body")
     assert await snapshot(api) == before
+
+
+async def test_update_to_a_busy_address_keeps_the_proxy_and_its_connections(
+    api: Api, echo: Echo
+) -> None:
+    await create(api, "db", echo.address)
+    before = await snapshot(api)
+    shown_before = (await api.http.get("/proxies/db")).content
+    host, port = split(json.loads(shown_before)["listen"])
+    reader, writer = await asyncio.open_connection(host, port)
+    assert await echoes(reader, writer, b"before")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = f"127.0.0.1:{busy.getsockname()[1]}"
+        for method in ("PATCH", "POST"):
+            response = await api.http.request(method, "/proxies/db", json={"listen": taken})
+            error(response, 500, f"listen tcp {taken}: bind: address already in use")
+            # The refused update dropped nothing: the open connection still relays ...
+            assert await echoes(reader, writer, method.encode())
+    # ... new connections are still accepted, and the proxy reads as it did.
+    _r, other = await asyncio.open_connection(host, port)
+    other.close()
+    assert (await api.http.get("/proxies/db")).content == shown_before
+    assert await snapshot(api) == before
+    writer.close()
+
+
+async def test_update_to_a_bad_upstream_keeps_the_proxy(api: Api, echo: Echo) -> None:
+    data = await create(api, "db", echo.address)
+    reader, writer = await asyncio.open_connection(*split(str(data["listen"])))
+    before = await snapshot(api)
+    response = await api.http.patch("/proxies/db", json={"upstream": "no-port"})
+    assert response.status_code == 500
+    assert await echoes(reader, writer, b"still")
+    assert await snapshot(api) == before
+    writer.close()
 
 
 async def test_delete_proxy_is_204_then_404(api: Api, echo: Echo) -> None:
@@ -417,17 +485,38 @@ async def test_populate_rejects_whole_request(
 ) -> None:
     await create(api, "a", echo.address)
     before = await snapshot(api)
-    response = await api.http.post("/populate", json=body)
-    assert response.status_code == 400
-    assert response.json()["error"] == message
+    populate_error(await api.http.post("/populate", json=body), 400, message)
     assert await snapshot(api) == before
 
 
-async def test_populate_malformed(api: Api) -> None:
-    for content in [b"{}", b"[1]", b"[{", b""]:
-        response = await api.http.post("/populate", content=content)
-        assert response.status_code == 400, content
-        assert response.json()["error"].startswith("bad request body")
+# PopulateJson's element type as Go's reflect prints it in decode errors.
+_ITEM = 'struct { toxiproxy.Proxy; Enabled *bool "json:\\"enabled\\"" }'
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "bad request body: EOF"),
+        (b"{}", f"bad request body: json: cannot unmarshal object into Go value of type []{_ITEM}"),
+        (b"[1]", f"bad request body: json: cannot unmarshal number into Go value of type {_ITEM}"),
+        (
+            b'[{"name": 5, "upstream": "x:1"}]',
+            "bad request body: json: cannot unmarshal number into Go struct field .name "
+            "of type string",
+        ),
+    ],
+)
+async def test_populate_malformed(api: Api, content: bytes, message: str) -> None:
+    response = await api.http.post("/populate", content=content)
+    populate_error(response, 400, message)
+    assert await snapshot(api) == b"{}"
+
+
+async def test_populate_bad_json_has_the_populate_envelope(api: Api) -> None:
+    response = await api.http.post("/populate", content=b"[{")
+    assert response.status_code == 400
+    assert response.content.startswith(b'{"error":"bad request body: ')
+    assert response.content.endswith(b'","status":400,"proxies":null}')  # no newline
     assert await snapshot(api) == b"{}"
 
 
@@ -443,20 +532,18 @@ async def test_populate_that_cannot_bind_changes_nothing(api: Api, echo: Echo) -
             {"name": "b", "listen": taken, "upstream": echo.address},
         ]
         response = await api.http.post("/populate", json=body)
-    error(response, 500, f"listen tcp {taken}: bind: address already in use")
+    populate_error(response, 500, f"listen tcp {taken}: bind: address already in use")
     assert await snapshot(api) == before
 
 
 async def test_populate_same_port_twice_is_refused(api: Api, echo: Echo) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        free = f"127.0.0.1:{probe.getsockname()[1]}"
+    free = free_address()
     body = [
         {"name": "a", "listen": free, "upstream": echo.address},
         {"name": "b", "listen": free, "upstream": echo.address},
     ]
     response = await api.http.post("/populate", json=body)
-    assert response.status_code == 500
+    populate_error(response, 500, f"listen tcp {free}: bind: address already in use")
     assert await snapshot(api) == b"{}"
 
 
@@ -472,5 +559,5 @@ async def test_populate_may_reuse_the_address_of_a_replaced_proxy(api: Api, echo
 
 async def test_populate_duplicate_names_in_toxiproxy_words(api: Api, echo: Echo) -> None:
     body = [{"name": "x", "upstream": echo.address}, {"name": "x", "upstream": echo.address}]
-    error(await api.http.post("/populate", json=body), 500, 'duplicate proxy name "x"')
+    populate_error(await api.http.post("/populate", json=body), 500, 'duplicate proxy name "x"')
     assert await snapshot(api) == b"{}"

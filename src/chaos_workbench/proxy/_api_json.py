@@ -29,6 +29,7 @@ __all__ = [
     "go_json",
     "json_kind",
     "json_response",
+    "populate_error_response",
     "proxy_json",
     "toxic_json",
     "validated",
@@ -73,6 +74,18 @@ def error_response(error: errors.ApiError) -> web.Response:
         body=(go_json(error.body()) + "\n").encode(),
         status=error.status,
         headers={"Content-Type": "application/json", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def populate_error_response(error: errors.ApiError) -> web.Response:
+    # Toxiproxy's Populate writes json.Marshal(struct{*ApiError; Proxies}) itself: the error
+    # fields, then "proxies" (a nil slice: null, as nothing was created), no newline, no
+    # nosniff header.
+    body = {**error.body(), "proxies": None}
+    return web.Response(
+        body=go_json(body).encode(),
+        status=error.status,
+        headers={"Content-Type": "application/json"},
     )
 
 

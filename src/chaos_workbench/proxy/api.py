@@ -16,17 +16,19 @@ called once per request, under one lock (as Toxiproxy holds its collection lock)
 rejected request changes nothing. Handlers run with a 25 s deadline (Toxiproxy's
 ``timeoutMiddleware``): the API never hangs, whatever a toxic does.
 
+``/populate`` answers its errors as Toxiproxy's handler does, not through ``http.Error``:
+``{"error": message, "status": N, "proxies": null}`` without a trailing newline.
+
 Deliberate differences (``docs/proxy.md``): a proxy created without ``listen`` binds
 127.0.0.1 on an ephemeral port (Toxiproxy: every interface); toxicity outside 0..1 is
 refused; error bodies are sent as ``application/json`` (Go's ``http.Error`` labels them
-text/plain); ``/populate`` answers ``"proxies": []`` rather than ``null`` when empty.
+text/plain); ``/populate`` answers ``"proxies": []`` rather than ``null`` when empty; an
+update whose new listen address cannot be bound leaves the proxy running as it was.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
-import os
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -43,11 +45,11 @@ from chaos_workbench.proxy._api_json import (
     error_response,
     json_kind,
     json_response,
+    populate_error_response,
     proxy_json,
     toxic_json,
     validated,
 )
-from chaos_workbench.proxy.listener import split_address
 from chaos_workbench.proxy.manager import ProxyManager
 from chaos_workbench.proxy.models import ProxySpec, ToxicInfo, ToxicSpec, ToxicUpdate
 from chaos_workbench.proxy.prom import CONTENT_TYPE, metrics_registry, render
@@ -58,6 +60,8 @@ TOXIPROXY_VERSION = "2.12.0"  # the Toxiproxy API this one matches
 VERSION = f"{TOXIPROXY_VERSION}+cwb.{__version__}"  # semver build metadata: sorts as 2.12.0
 DEFAULT_LISTEN = "127.0.0.1:0"
 REQUEST_DEADLINE_S = 25.0  # Toxiproxy's timeoutMiddleware
+# The element type PopulateJson decodes into, as Go's reflect prints it in decode errors.
+_POPULATE_ITEM = 'struct { toxiproxy.Proxy; Enabled *bool "json:\\"enabled\\"" }'
 _MANAGER_KEY = web.AppKey("manager", ProxyManager)
 _LOCK_KEY = web.AppKey("lock", asyncio.Lock)
 
@@ -94,18 +98,30 @@ async def proxy_create(request: web.Request) -> web.Response:
 
 
 async def populate(request: web.Request) -> web.Response:
+    try:
+        specs = await _populate_specs(request)
+        async with request.app[_LOCK_KEY]:
+            proxies = await _manager(request).populate(specs)
+    except errors.ApiError as exc:
+        # Toxiproxy's Populate handler marshals its error beside "proxies" itself instead of
+        # going through http.Error: no trailing newline, and a nil list is null.
+        return populate_error_response(exc)
+    return json_response({"proxies": [proxy_json(p) for p in proxies]}, status=201)
+
+
+async def _populate_specs(request: web.Request) -> list[ProxySpec]:
     value = await decode(request)
     if not isinstance(value, list):
         raise errors.BadRequestBody(
-            f"json: cannot unmarshal {json_kind(value)} into Go value of type []toxiproxy.Proxy"
+            f"json: cannot unmarshal {json_kind(value)} into Go value of type []{_POPULATE_ITEM}"
         )
     specs: list[ProxySpec] = []
     for index, item in enumerate(value, start=1):
         if not isinstance(item, dict):
             raise errors.BadRequestBody(
-                f"json: cannot unmarshal {json_kind(item)} into Go value of type toxiproxy.Proxy"
+                f"json: cannot unmarshal {json_kind(item)} into Go value of type {_POPULATE_ITEM}"
             )
-        body = Body(item, "Proxy")
+        body = Body(item, "")  # an anonymous struct: Go names its fields ".name"
         name, listen = body.string("name"), body.string("listen")
         upstream, enabled = body.string("upstream"), body.boolean("enabled")
         if not name:
@@ -120,53 +136,7 @@ async def populate(request: web.Request) -> web.Response:
                 enabled=True if enabled is None else enabled,
             )
         )
-    async with request.app[_LOCK_KEY]:
-        manager = _manager(request)
-        await _check_listeners(manager, specs)
-        proxies = await manager.populate(specs)
-    return json_response({"proxies": [proxy_json(p) for p in proxies]}, status=201)
-
-
-async def _check_listeners(manager: ProxyManager, specs: list[ProxySpec]) -> None:
-    """Refuse a populate whose new listeners cannot bind, before anything is replaced.
-
-    The manager applies entries one by one; without this a bind failure on entry 3 would
-    answer 500 after entries 1 and 2 were replaced. An address a replaced proxy holds now
-    counts as free (it is released first). Port 0 always binds.
-    """
-    current = {p.name: p for p in manager.list()}
-    changing = [
-        s
-        for s in specs
-        if s.name not in current
-        or (current[s.name].listen, current[s.name].upstream) != (s.listen, s.upstream)
-    ]
-    released = {current[s.name].listen for s in changing if s.name in current}
-    loop = asyncio.get_running_loop()
-    claimed: set[tuple[str, int]] = set()
-    for spec in changing:
-        if not spec.enabled:
-            continue
-        try:
-            host, port = split_address(spec.listen)
-        except ValueError as exc:
-            raise errors.ListenFailed(str(exc)) from None
-        if port == 0 or spec.listen in released:
-            continue
-        try:
-            infos = await loop.getaddrinfo(
-                host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-            )
-            family, kind, proto, _, address = infos[0]
-            if (str(address[0]), port) in claimed:
-                raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
-            with socket.socket(family, kind, proto) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as listeners do
-                probe.bind(address)
-            claimed.add((str(address[0]), port))
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            raise errors.ListenFailed(f"listen tcp {spec.listen}: bind: {reason.lower()}") from None
+    return specs
 
 
 async def proxy_show(request: web.Request) -> web.Response:

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import errno
 import importlib
 import itertools
+import os
 import random
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,13 +28,14 @@ from chaos_workbench.proxy.errors import (
     BadRequestBody,
     InvalidStream,
     InvalidToxicType,
+    ListenFailed,
     MissingField,
     ProxyAlreadyExists,
     ProxyNotFound,
     ToxicAlreadyExists,
     ToxicNotFound,
 )
-from chaos_workbench.proxy.listener import ProxyRuntime, ToxicEntry
+from chaos_workbench.proxy.listener import ProxyRuntime, ToxicEntry, join_address, split_address
 from chaos_workbench.proxy.models import (
     ProxyInfo,
     ProxySpec,
@@ -98,6 +102,8 @@ class ProxyManager:
             raise MissingField("upstream")
         if name in self._proxies:
             raise ProxyAlreadyExists()
+        if enabled:
+            await _probe_listen(listen)
         runtime = ProxyRuntime(name, listen, upstream, rng=self.rng, clock=self.clock)
         if enabled:
             await runtime.start()
@@ -118,12 +124,24 @@ class ProxyManager:
         upstream: str | None = None,
         enabled: bool | None = None,
     ) -> ProxyInfo:
-        """Change a proxy. A new listen or upstream address restarts it (open links drop)."""
+        """Change a proxy. A new listen or upstream address restarts it (open links drop).
+
+        The new addresses are checked (and the new listen address test-bound) *before* the
+        proxy is stopped, so an update that cannot succeed answers its error and leaves the
+        proxy exactly as it was: listening, with every open connection (Toxiproxy stops the
+        proxy first and leaves it disabled).
+        """
         runtime = self._runtime(name)
         new_listen = runtime.listen if listen is None else listen
         new_upstream = runtime.upstream if upstream is None else upstream
         want_enabled = runtime.enabled if enabled is None else enabled
-        if new_listen != runtime.listen or new_upstream != runtime.upstream:
+        moving = new_listen != runtime.listen or new_upstream != runtime.upstream
+        if moving and want_enabled:
+            _check_address(new_upstream)
+            # The address this proxy holds now is free once it stops.
+            if not (runtime.enabled and new_listen == runtime.listen):
+                await _probe_listen(new_listen)
+        if moving:
             was_enabled = runtime.enabled
             old = (runtime.listen, runtime.upstream)
             await runtime.stop()
@@ -132,6 +150,7 @@ class ProxyManager:
                 try:
                     await runtime.start()
                 except ApiError:
+                    # Only if the address was taken between the probe and the bind.
                     runtime.listen, runtime.upstream = old
                     if was_enabled:
                         await runtime.start()
@@ -153,7 +172,8 @@ class ProxyManager:
         """Toxiproxy's ``/populate``: check every entry first, then create or replace each.
 
         An existing proxy with the same listen and upstream is kept as it is (with its
-        toxics); one that differs is stopped and replaced.
+        toxics); one that differs is stopped and replaced. Every new listen address is
+        test-bound before anything is replaced, so a populate that fails changes nothing.
         """
         names: set[str] = set()
         for i, spec in enumerate(specs, start=1):
@@ -164,6 +184,7 @@ class ProxyManager:
             if spec.name in names:
                 raise ApiError(f'duplicate proxy name "{spec.name}"')
             names.add(spec.name)
+        await self._check_listeners(specs)
         result: builtins.list[ProxyInfo] = []
         for spec in specs:
             existing = self._proxies.get(spec.name)
@@ -263,6 +284,32 @@ class ProxyManager:
         await self.aclose()
 
     # -- helpers -------------------------------------------------------------------------
+    async def _check_listeners(self, specs: Sequence[ProxySpec]) -> None:
+        """Refuse a populate whose new listeners cannot bind, before anything is replaced.
+
+        Entries are applied one by one; without this a bind failure on entry 3 would answer
+        500 after entries 1 and 2 were replaced. An address that a replaced, running proxy
+        holds now counts as free (it is released first); two entries may not share one.
+        """
+        changing = [
+            s
+            for s in specs
+            if s.enabled
+            and (
+                (current := self._proxies.get(s.name)) is None
+                or (current.listen, current.upstream) != (s.listen, s.upstream)
+            )
+        ]
+        released = {
+            self._proxies[s.name].listen
+            for s in changing
+            if s.name in self._proxies and self._proxies[s.name].enabled
+        }
+        claimed: set[tuple[str, int]] = set()
+        for spec in changing:
+            _check_address(spec.upstream)
+            await _probe_listen(spec.listen, claimed, bind=spec.listen not in released)
+
     def _runtime(self, name: str) -> ProxyRuntime:
         runtime = self._proxies.get(name)
         if runtime is None:
@@ -297,3 +344,53 @@ class ProxyManager:
             enabled=runtime.enabled,
             toxics=tuple(self._toxic_infos(runtime)),
         )
+
+
+def _check_address(address: str) -> None:
+    """``ListenFailed`` (500, as the runtime would answer) unless ``address`` is host:port."""
+    try:
+        split_address(address)
+    except ValueError as exc:
+        raise ListenFailed(str(exc)) from None
+
+
+async def _probe_listen(
+    listen: str, claimed: set[tuple[str, int]] | None = None, *, bind: bool = True
+) -> None:
+    """``ListenFailed`` worded as Go's ``net.Listen`` if ``listen`` cannot be bound now.
+
+    Resolves as :meth:`ProxyRuntime.start` does (empty host: every IPv4 interface; IPv4
+    first) and binds a throwaway socket with ``SO_REUSEADDR``, as the listener does, so a
+    caller can refuse a change before it stops anything. Port 0 always binds. ``claimed``
+    collects the addresses of one request, so two entries cannot take the same one.
+    """
+    try:
+        host, port = split_address(listen)
+    except ValueError as exc:
+        raise ListenFailed(str(exc)) from None
+    if port == 0:
+        return
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host or "0.0.0.0", port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise ListenFailed(f"listen tcp: lookup {host}: {reason}") from None
+    infos.sort(key=lambda i: i[0] != socket.AF_INET)
+    family, kind, proto, _, address = infos[0]
+    # Go names the resolved address, or ":port" for every interface.
+    shown = join_address(str(address[0]), port) if host else f":{port}"
+    key = (str(address[0]), port)
+    try:
+        if claimed is not None and key in claimed:
+            raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
+        if bind:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise ListenFailed(f"listen tcp {shown}: bind: {reason}") from None
+    if claimed is not None:
+        claimed.add(key)
