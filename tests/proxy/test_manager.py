@@ -37,7 +37,7 @@ async def test_toxic_defaults_and_json_shape(
     await manager.create("db", "127.0.0.1:0", echo_upstream.address)
     toxic = manager.add_toxic("db", ToxicSpec(type="latency", attributes={"latency": 5}))
     assert json.loads(toxic.model_dump_json()) == {
-        "attributes": {"latency": 5, "jitter": 0, "distribution": "uniform"},
+        "attributes": {"latency": 5, "jitter": 0},  # Toxiproxy's: no default distribution
         "name": "latency_downstream",
         "type": "latency",
         "stream": "downstream",
@@ -155,7 +155,7 @@ async def test_update_toxic_merges_attributes(
     updated = manager.update_toxic(
         "db", "latency_downstream", ToxicUpdate(attributes={"latency": 9}, toxicity=0.5)
     )
-    assert updated.attributes.model_dump() == {"latency": 9, "jitter": 2, "distribution": "uniform"}
+    assert updated.attributes.model_dump() == {"latency": 9, "jitter": 2}
     assert updated.toxicity == 0.5
     with pytest.raises(E.BadRequestBody):
         manager.update_toxic("db", "latency_downstream", ToxicUpdate(attributes={"jitter": "x"}))

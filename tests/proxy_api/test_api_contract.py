@@ -291,6 +291,36 @@ async def test_toxic_defaults_and_status_200(api: Api, echo: Echo) -> None:
     assert shown.content == response.content
 
 
+async def test_latency_toxic_golden_bytes(api: Api, echo: Echo) -> None:
+    """Exactly Toxiproxy 2.12's answer to ``POST {"type": "latency"}``: field order,
+    compact JSON, ``1`` for toxicity, and no attribute of ours at its default."""
+    await create(api, "db", echo.address)
+    response = await api.http.post("/proxies/db/toxics", json={"type": "latency"})
+    assert response.status_code == 200
+    assert response.content == (
+        b'{"attributes":{"latency":0,"jitter":0},"name":"latency_downstream",'
+        b'"type":"latency","stream":"downstream","toxicity":1}'
+    )
+    for path in ("/proxies/db/toxics", "/proxies/db"):
+        assert b'"distribution"' not in (await api.http.get(path)).content
+
+
+async def test_latency_toxic_with_a_distribution_shows_it(api: Api, echo: Echo) -> None:
+    await create(api, "db", echo.address)
+    body = {"type": "latency", "attributes": {"latency": 50, "jitter": 5, "distribution": "normal"}}
+    response = await api.http.post("/proxies/db/toxics", json=body)
+    assert response.content == (
+        b'{"attributes":{"latency":50,"jitter":5,"distribution":"normal"},'
+        b'"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":1}'
+    )
+    # An update that does not name it keeps it; setting the default hides it again.
+    path = "/proxies/db/toxics/latency_downstream"
+    kept = await api.http.patch(path, json={"attributes": {"latency": 60}})
+    assert kept.json()["attributes"] == {"latency": 60, "jitter": 5, "distribution": "normal"}
+    reset = await api.http.patch(path, json={"attributes": {"distribution": "uniform"}})
+    assert reset.json()["attributes"] == {"latency": 60, "jitter": 5}
+
+
 async def test_toxic_names_are_unique_across_streams(api: Api, echo: Echo) -> None:
     await create(api, "db", echo.address)
     body = {"name": "slow", "type": "latency", "stream": "upstream"}

@@ -12,14 +12,17 @@ chunk is never due before the one ahead of it, so jitter cannot reorder bytes.
 * ``pareto``: latency + jitter · 2(X − 1), X ~ Pareto(α = 3, xₘ = 1): a heavy tail above
   ``latency`` whose mean extra delay is ``jitter``
 * ``pareto_normal``: latency + ¾ · N(0, jitter) + ¼ · the pareto extra (netem's mix)
+
+The JSON of a toxic with the default ``uniform`` has no ``distribution`` key, so it is
+byte-for-byte Toxiproxy's ``{"latency": N, "jitter": N}``; any other value is shown.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from chaos_workbench.proxy.toxics.base import (
     Pipe,
@@ -37,6 +40,14 @@ class LatencyAttributes(ToxicAttributes):
     latency: int = Field(default=0, ge=0, description="Delay in milliseconds.")
     jitter: int = Field(default=0, ge=0, description="Spread in milliseconds.")
     distribution: Literal["uniform", "normal", "pareto", "pareto_normal"] = "uniform"
+
+    @model_serializer(mode="wrap")
+    def _toxiproxy_shape(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Toxiproxy clients and recorded answers see exactly its attributes by default.
+        data: dict[str, Any] = handler(self)
+        if data.get("distribution") == "uniform":
+            del data["distribution"]
+        return data
 
 
 @register
