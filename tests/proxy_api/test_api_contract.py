@@ -12,6 +12,8 @@ import httpx
 import pytest
 from proxy_api_helpers import Api, Echo, split
 
+from chaos_workbench.proxy.testing import roundtrip_ms
+
 PROXY_KEYS = ["name", "listen", "upstream", "enabled", "toxics"]
 TOXIC_KEYS = ["attributes", "name", "type", "stream", "toxicity"]
 
@@ -429,6 +431,7 @@ async def test_toxic_ttl_expires_by_itself(api: Api, echo: Echo) -> None:
     await create(api, "db", echo.address)
     response = await api.http.post("/proxies/db/toxics", json={"type": "latency", "ttl_ms": 150})
     assert response.status_code == 200
+    assert "ttl_ms" not in response.json()  # Toxiproxy's shape: the TTL is not shown
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         if (await api.http.get("/proxies/db/toxics")).json() == []:
@@ -436,6 +439,49 @@ async def test_toxic_ttl_expires_by_itself(api: Api, echo: Echo) -> None:
         await asyncio.sleep(0.02)
     else:
         pytest.fail("the toxic with ttl_ms=150 was still there after 5 s")
+
+
+async def test_toxic_ttl_ends_its_effect_on_an_open_connection(api: Api, echo: Echo) -> None:
+    """Not only the listing: an expired latency toxic no longer delays a connection that
+    was open (and delayed) before it expired."""
+    data = await create(api, "db", echo.address)
+    reader, writer = await asyncio.open_connection(*split(str(data["listen"])))
+    assert await roundtrip_ms(reader, writer) < 1000  # connected through before the toxic
+    body = {"type": "latency", "attributes": {"latency": 300}, "ttl_ms": 200}
+    assert (await api.http.post("/proxies/db/toxics", json=body)).status_code == 200
+    # The toxic acts until it expires (held bytes are then delivered, not dropped) ...
+    assert await roundtrip_ms(reader, writer, b"held") >= 150
+    # ... and afterwards round trips are fast again. Bounded: ~16 tries if it never expired.
+    deadline = time.monotonic() + 5
+    fast = False
+    while not fast and time.monotonic() < deadline:
+        fast = await roundtrip_ms(reader, writer) < 100
+    assert fast, "round trips were still slow 5 s after the toxic's 200 ms TTL"
+    assert (await api.http.get("/proxies/db/toxics")).content == b"[]"
+    writer.close()
+
+
+@pytest.mark.parametrize("ttl", [b"0", b"-1", b'"x"', b"1.5", b"true", b"[200]"])
+async def test_bad_ttl_is_400_and_changes_nothing(api: Api, echo: Echo, ttl: bytes) -> None:
+    """``ttl_ms`` is a whole number of milliseconds above 0 (absent or null: no TTL)."""
+    await create(api, "db", echo.address)
+    before = await snapshot(api)
+    content = b'{"type": "latency", "ttl_ms": ' + ttl + b"}"
+    response = await api.http.post("/proxies/db/toxics", content=content)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"].startswith("bad request body: ")
+    assert await snapshot(api) == before
+
+
+async def test_null_ttl_means_no_ttl(api: Api, echo: Echo) -> None:
+    # Go's rule for every field: null keeps the default (here: the toxic stays until removed).
+    await create(api, "db", echo.address)
+    content = b'{"type": "latency", "ttl_ms": null}'
+    response = await api.http.post("/proxies/db/toxics", content=content)
+    assert response.status_code == 200, response.text
+    assert [t["name"] for t in (await api.http.get("/proxies/db/toxics")).json()] == [
+        "latency_downstream"
+    ]
 
 
 # -- whole server ------------------------------------------------------------------------------
