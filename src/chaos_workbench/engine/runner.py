@@ -34,13 +34,21 @@ from chaos_workbench.probes.spec import (
     ValkeyProbeSpec,
 )
 from chaos_workbench.processes.supervisor import Supervisor
-from chaos_workbench.proxy.client import ToxiproxyClient, start_proxy_server
+from chaos_workbench.proxy.client import (
+    ProxyApiUnreachable,
+    ProxyClientError,
+    ToxiproxyClient,
+    start_proxy_server,
+)
 from chaos_workbench.safety.net import SafetyNet
 from chaos_workbench.traffic.driver import LoadDriver
 
 __all__ = ["RunAborted", "RunOptions", "default_run_dir", "execute_suite"]
 
 DEFAULT_RUNS_DIR = Path(".cwb") / "runs"
+# A Toxiproxy-compatible API answers GET /proxies in milliseconds; one silent this long
+# (a wrong port that accepts but never speaks HTTP) is not going to answer.
+PROXY_API_ANSWER_S = 5.0
 AnyProbeSpec = PostgresProbeSpec | ValkeyProbeSpec | NatsProbeSpec | TcpProbeSpec
 
 
@@ -87,26 +95,46 @@ async def _open_proxies(
     The built-in proxy runs as a child process in its own session, so it is the same
     ``cwb proxy`` users run by hand, and its toxics carry a time-to-live: a toxic left by a
     crashed controller expires by itself even before the watchdog removes it.
+
+    On an external ``proxy_api`` the suite's proxies are the run's own: one of the same name
+    already there (left by a crashed run) is replaced, each is deleted when the run ends,
+    and every other proxy on the server is left alone. A server that cannot be reached or
+    refuses the proxies aborts the run before anything is injected.
     """
     server_pid = None
-    if suite.proxy_api:
-        api_url = suite.proxy_api
-    else:
-        (run_dir / "logs").mkdir(parents=True, exist_ok=True)
-        server = await start_proxy_server(seed=seed, log_path=run_dir / "logs" / "proxy.log")
-        stack.push_async_callback(server.aclose)
-        api_url, server_pid = server.api_url, server.pid
-    client = ToxiproxyClient(api_url)
-    stack.push_async_callback(client.aclose)
-    existing = await client.proxies()
-    for proxy in suite.proxies:
-        if proxy.name in existing:  # a real Toxiproxy may hold one from an earlier run
-            await client.delete_proxy(proxy.name)
-        await client.create_proxy(
-            proxy.name, proxy.upstream, listen=proxy.listen, enabled=proxy.enabled
-        )
+    try:
         if suite.proxy_api:
-            stack.push_async_callback(client.delete_proxy, proxy.name)
+            api_url = suite.proxy_api
+        else:
+            (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+            server = await start_proxy_server(seed=seed, log_path=run_dir / "logs" / "proxy.log")
+            stack.push_async_callback(server.aclose)
+            api_url, server_pid = server.api_url, server.pid
+        client = ToxiproxyClient(api_url)
+        stack.push_async_callback(client.aclose)
+        try:
+            async with asyncio.timeout(PROXY_API_ANSWER_S):
+                existing = await client.proxies()
+        except TimeoutError:
+            raise ProxyApiUnreachable(
+                f"GET {client.api_url}/proxies: no answer within {PROXY_API_ANSWER_S:g} s"
+            ) from None
+        for proxy in suite.proxies:
+            if proxy.name in existing:  # a real Toxiproxy may hold one from an earlier run
+                await client.delete_proxy(proxy.name)
+            await client.create_proxy(
+                proxy.name, proxy.upstream, listen=proxy.listen, enabled=proxy.enabled
+            )
+            if suite.proxy_api:
+                stack.push_async_callback(client.delete_proxy, proxy.name)
+    except ProxyClientError as exc:
+        if not suite.proxy_api:
+            raise RunAborted(f"the fault proxy could not be set up: {exc}") from exc
+        hint = " (is the server running?)" if isinstance(exc, ProxyApiUnreachable) else ""
+        raise RunAborted(
+            f"proxy_api {suite.proxy_api}: cannot set up the suite's proxies{hint}: {exc}",
+            exit_code=2,
+        ) from exc
     return client, server_pid
 
 
