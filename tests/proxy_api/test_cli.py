@@ -9,9 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+import typer
+import typer.core
 from proxy_api_helpers import UA, ServerProcess, spawn_server, stop_server
 from typer.testing import CliRunner
 
+from chaos_workbench.cli import app as cwb_app
 from chaos_workbench.proxy.cli import proxy_app, toxic_app
 
 runner = CliRunner()
@@ -158,3 +161,53 @@ def test_serve_with_config_and_bare_cwb_proxy(tmp_path: Path) -> None:
     finally:
         stop_server(server.process)
     assert server.process.returncode == 0  # SIGTERM is a clean stop
+
+
+def test_serve_binds_the_host_it_is_given(tmp_path: Path) -> None:
+    """``--host`` is where the control API listens, and only there."""
+    server = spawn_server(tmp_path, "--host", "127.0.0.2")
+    try:
+        assert server.host == "127.0.0.2"
+        assert httpx.get(server.url + "/version", headers=UA).status_code == 200
+        with socket.socket() as other:
+            other.settimeout(5)
+            with pytest.raises(ConnectionRefusedError):  # same port, another loopback address
+                other.connect(("127.0.0.1", server.port))
+    finally:
+        stop_server(server.process)
+
+
+@pytest.mark.parametrize("command", [None, "serve"])
+def test_server_defaults_are_toxiproxys_address(command: str | None) -> None:
+    """``cwb proxy`` and ``cwb proxy serve`` default to 127.0.0.1:8474 (Toxiproxy's port on
+    loopback), read from the commands' own parameters: nothing binds 8474 here."""
+    group = typer.main.get_command(proxy_app)
+    assert isinstance(group, typer.core.TyperGroup)
+    cmd = group if command is None else group.commands[command]
+    defaults = {p.name: p.default for p in cmd.params}
+    assert (defaults["host"], defaults["port"]) == ("127.0.0.1", 8474)
+    code, out, _ = run(proxy_app, *([command] if command else []), "--help")
+    assert code == 0
+    assert "--host" in out
+    assert "--port" in out
+
+
+def test_top_level_cwb_mounts_the_proxy_and_toxic_commands(api_url: str) -> None:
+    """``cwb proxy ...`` and ``cwb toxic ...`` through the installed ``cwb`` app itself."""
+    httpx.post(api_url + "/proxies", json={"name": "db", "upstream": "127.0.0.1:5432"}, headers=UA)
+    httpx.post(
+        api_url + "/proxies/db/toxics",
+        json={"type": "latency", "attributes": {"latency": 7}},
+        headers=UA,
+    )
+    code, out, _ = run(cwb_app, "proxy", "list", "--api", api_url)
+    assert code == 0
+    assert "db" in out
+    assert "127.0.0.1:5432" in out
+    code, out, _ = run(cwb_app, "toxic", "list", "db", "--api", api_url)
+    assert code == 0
+    assert "latency_downstream: latency downstream toxicity=1.0" in out
+    assert '{"latency":7,"jitter":0}' in out
+    code, _, err = run(cwb_app, "toxic", "list", "nope", "--api", api_url)
+    assert code == 2
+    assert "proxy not found" in err
