@@ -90,6 +90,7 @@ __all__ = [
     "PipeContext",
     "Stage",
     "Stream",
+    "TimedPipe",
     "TimerHandle",
     "Toxic",
     "ToxicAttributes",
@@ -211,6 +212,43 @@ class Pipe:
 
     def dispose(self) -> None:
         """Cancel timers and drop references; called once, after ``flush`` or at close."""
+
+
+class TimedPipe(Pipe):
+    """A pipe that acts once at a time of its own (``reset_peer``, ``timeout``, ``slow_close``,
+    ``limit_time``): at most one pending timer, cancelled by :meth:`dispose`.
+
+    ``self.timer`` is cleared before the callback runs, so ``self.timer is None`` means
+    nothing is pending.
+    """
+
+    def __init__(self, ctx: PipeContext) -> None:
+        super().__init__(ctx)
+        self.timer: TimerHandle | None = None
+
+    def arm_at(self, due_ns: int, callback: Callable[[], None]) -> None:
+        """Run ``callback`` at monotonic ``due_ns``, replacing any pending timer."""
+        self.cancel_timer()
+
+        def fire() -> None:
+            self.timer = None
+            callback()
+
+        self.timer = self.ctx.call_at(due_ns, fire)
+
+    def arm_after_ms(self, delay_ms: int, callback: Callable[[], None]) -> None:
+        self.arm_at(self.ctx.now_ns() + delay_ms * 1_000_000, callback)
+
+    def cancel_timer(self) -> bool:
+        """Cancel the pending timer; True if there was one."""
+        if self.timer is None:
+            return False
+        self.timer.cancel()
+        self.timer = None
+        return True
+
+    def dispose(self) -> None:
+        self.cancel_timer()
 
 
 A = TypeVar("A", bound=ToxicAttributes)

@@ -12,7 +12,7 @@ from pydantic import Field
 from chaos_workbench.proxy.toxics.base import (
     Pipe,
     PipeContext,
-    TimerHandle,
+    TimedPipe,
     Toxic,
     ToxicAttributes,
     register,
@@ -40,25 +40,17 @@ class LimitTimeToxic(Toxic[LimitTimeAttributes]):
         return LimitTimePipe(ctx, self.attributes.time)
 
 
-class LimitTimePipe(Pipe):
+class LimitTimePipe(TimedPipe):
     def __init__(self, ctx: PipeContext, time_ms: int) -> None:
         super().__init__(ctx)
         self.time_ms = time_ms
         self.state: LimitTimeState = ctx.state
-        self.timer: TimerHandle | None = None
 
     def start(self) -> None:
         if self.state.started_ns is None:
             self.state.started_ns = self.ctx.now_ns()
-        due = self.state.started_ns + self.time_ms * 1_000_000
-        self.timer = self.ctx.call_at(due, self._expire)
+        self.arm_at(self.state.started_ns + self.time_ms * 1_000_000, self._expire)
 
     def _expire(self) -> None:
-        self.timer = None
         self.ctx.record_action()
         self.ctx.connection.close()
-
-    def dispose(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None

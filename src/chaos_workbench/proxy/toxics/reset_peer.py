@@ -13,7 +13,7 @@ from pydantic import Field
 from chaos_workbench.proxy.toxics.base import (
     Pipe,
     PipeContext,
-    TimerHandle,
+    TimedPipe,
     Toxic,
     ToxicAttributes,
     register,
@@ -33,18 +33,15 @@ class ResetPeerToxic(Toxic[ResetPeerAttributes]):
         return ResetPeerPipe(ctx, self.attributes.timeout)
 
 
-class ResetPeerPipe(Pipe):
+class ResetPeerPipe(TimedPipe):
     def __init__(self, ctx: PipeContext, timeout_ms: int) -> None:
         super().__init__(ctx)
         self.timeout_ms = timeout_ms
-        self.timer: TimerHandle | None = None
 
     def start(self) -> None:
-        due = self.ctx.now_ns() + self.timeout_ms * 1_000_000
-        self.timer = self.ctx.call_at(due, self._reset)
+        self.arm_after_ms(self.timeout_ms, self._reset)
 
     def _reset(self) -> None:
-        self.timer = None
         self.ctx.record_action()
         self.ctx.connection.reset()
 
@@ -53,8 +50,3 @@ class ResetPeerPipe(Pipe):
 
     def feed_eof(self) -> None:
         pass
-
-    def dispose(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None

@@ -7,7 +7,7 @@ from pydantic import Field
 from chaos_workbench.proxy.toxics.base import (
     Pipe,
     PipeContext,
-    TimerHandle,
+    TimedPipe,
     Toxic,
     ToxicAttributes,
     register,
@@ -27,26 +27,18 @@ class SlowCloseToxic(Toxic[SlowCloseAttributes]):
         return SlowClosePipe(ctx, self.attributes.delay)
 
 
-class SlowClosePipe(Pipe):
+class SlowClosePipe(TimedPipe):
     def __init__(self, ctx: PipeContext, delay_ms: int) -> None:
         super().__init__(ctx)
         self.delay_ms = delay_ms
-        self.timer: TimerHandle | None = None
 
     def feed_eof(self) -> None:
         self.ctx.record_action()
-        self.timer = self.ctx.call_at(self.ctx.now_ns() + self.delay_ms * 1_000_000, self._close)
+        self.arm_after_ms(self.delay_ms, self._close)
 
     def _close(self) -> None:
-        self.timer = None
-        self.out.feed_eof()
+        self.out.feed_eof()  # looked up now: the chain may have changed meanwhile
 
     def flush(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
+        if self.cancel_timer():
             self._close()
-
-    def dispose(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None

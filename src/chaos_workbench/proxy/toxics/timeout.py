@@ -13,7 +13,7 @@ from pydantic import Field
 from chaos_workbench.proxy.toxics.base import (
     Pipe,
     PipeContext,
-    TimerHandle,
+    TimedPipe,
     Toxic,
     ToxicAttributes,
     register,
@@ -33,20 +33,17 @@ class TimeoutToxic(Toxic[TimeoutAttributes]):
         return TimeoutPipe(ctx, self.attributes.timeout)
 
 
-class TimeoutPipe(Pipe):
+class TimeoutPipe(TimedPipe):
     def __init__(self, ctx: PipeContext, timeout_ms: int) -> None:
         super().__init__(ctx)
         self.timeout_ms = timeout_ms
-        self.timer: TimerHandle | None = None
         self.dropped = False
 
     def start(self) -> None:
         if self.timeout_ms > 0:
-            due = self.ctx.now_ns() + self.timeout_ms * 1_000_000
-            self.timer = self.ctx.call_at(due, self._expire)
+            self.arm_after_ms(self.timeout_ms, self._expire)
 
     def _expire(self) -> None:
-        self.timer = None
         self.ctx.record_action()
         self.ctx.connection.close()
 
@@ -61,8 +58,3 @@ class TimeoutPipe(Pipe):
     def flush(self) -> None:
         if self.dropped:
             self.ctx.connection.close()
-
-    def dispose(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
