@@ -336,3 +336,21 @@ def test_cwb_run_with_an_unreachable_proxy_api_exits_2_without_a_traceback(
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert refused_url in result.stderr
+
+
+async def test_a_server_gone_by_the_end_of_the_run_leaves_a_note_not_a_crash(
+    refused_url: str,
+) -> None:
+    """Deleting the run's proxy on a server that has gone away is recorded, not raised: the
+    run's results were measured already and must still be written."""
+    from chaos_workbench.engine.runner import _delete_proxy
+    from chaos_workbench.proxy.client import ToxiproxyClient
+
+    notes: list[str] = []
+    client = ToxiproxyClient(refused_url)
+    try:
+        await _delete_proxy(client, "dep", notes)
+    finally:
+        await client.aclose()
+    assert len(notes) == 1
+    assert "'dep' could not be deleted" in notes[0]

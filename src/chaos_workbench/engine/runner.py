@@ -87,8 +87,21 @@ def default_run_dir(service: str) -> Path:
     return DEFAULT_RUNS_DIR / f"{stamp}-{service}-{secrets.token_hex(2)}"
 
 
+async def _delete_proxy(client: ToxiproxyClient, name: str, notes: list[str]) -> None:
+    """Delete one of the run's proxies at its end; a server gone by then is a note, not a crash."""
+    try:
+        await client.delete_proxy(name)
+    except ProxyClientError as exc:
+        notes.append(f"proxy_api: proxy {name!r} could not be deleted at the end of the run: {exc}")
+
+
 async def _open_proxies(
-    suite: Suite, stack: contextlib.AsyncExitStack, *, seed: int, run_dir: Path
+    suite: Suite,
+    stack: contextlib.AsyncExitStack,
+    *,
+    seed: int,
+    run_dir: Path,
+    notes: list[str],
 ) -> tuple[ToxiproxyClient, int | None]:
     """Connect to the suite's Toxiproxy-compatible API (or start ours) and set up its proxies.
 
@@ -99,7 +112,8 @@ async def _open_proxies(
     On an external ``proxy_api`` the suite's proxies are the run's own: one of the same name
     already there (left by a crashed run) is replaced, each is deleted when the run ends,
     and every other proxy on the server is left alone. A server that cannot be reached or
-    refuses the proxies aborts the run before anything is injected.
+    refuses the proxies aborts the run before anything is injected; one gone by the end of
+    the run leaves a note in the record.
     """
     server_pid = None
     try:
@@ -126,7 +140,7 @@ async def _open_proxies(
                 proxy.name, proxy.upstream, listen=proxy.listen, enabled=proxy.enabled
             )
             if suite.proxy_api:
-                stack.push_async_callback(client.delete_proxy, proxy.name)
+                stack.push_async_callback(_delete_proxy, client, proxy.name, notes)
     except ProxyClientError as exc:
         if not suite.proxy_api:
             raise RunAborted(f"the fault proxy could not be set up: {exc}") from exc
@@ -186,7 +200,9 @@ async def execute_suite(
                 raise RunAborted(f"could not start the suite's processes: {exc}") from exc
             proxies, proxy_pid = None, None
             if suite.proxies:
-                proxies, proxy_pid = await _open_proxies(suite, stack, seed=seed, run_dir=run_dir)
+                proxies, proxy_pid = await _open_proxies(
+                    suite, stack, seed=seed, run_dir=run_dir, notes=notes
+                )
             ctx = FaultContext(
                 run_dir=run_dir,
                 rng=rng,
