@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -65,3 +67,40 @@ def test_same_seed_same_choices(tmp_path: Path, http_address: str) -> None:
     assert "." in first
     assert first == again
     assert first != other  # 2**-40 odds of a false failure
+
+
+def toxicity_pattern(tmp_path: Path, seed: int, upstream: str) -> str:
+    """Which of 20 new connections a ``toxicity: 0.5`` latency toxic picks ("L") or spares."""
+    tmp_path.mkdir()
+    server = spawn_server(tmp_path, "--seed", str(seed))
+    try:
+        with httpx.Client(base_url=server.url, headers=UA, trust_env=False) as api:
+            proxy = api.post("/proxies", json={"name": "web", "upstream": upstream}).json()
+            api.post(
+                "/proxies/web/toxics",
+                json={"type": "latency", "toxicity": 0.5, "attributes": {"latency": 150}},
+            ).raise_for_status()
+        host, port = proxy["listen"].rsplit(":", 1)
+        pattern = ""
+        for _ in range(20):  # one at a time: the draws happen in connection order
+            with socket.create_connection((host, int(port)), timeout=5) as sock:
+                started = time.monotonic()
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert sock.recv(1024).startswith(b"HTTP/1.1 200")
+                # 150 ms picked vs a few ms spared: 100 ms apart either way.
+                pattern += "L" if time.monotonic() - started > 0.075 else "."
+        return pattern
+    finally:
+        stop_server(server.process)
+
+
+@pytest.mark.slow
+def test_same_seed_picks_the_same_connections(tmp_path: Path, http_address: str) -> None:
+    """Per-connection ``toxicity`` draws come from the seeded generator too."""
+    first = toxicity_pattern(tmp_path / "a", 1234, http_address)
+    again = toxicity_pattern(tmp_path / "b", 1234, http_address)
+    other = toxicity_pattern(tmp_path / "c", 99, http_address)
+    assert "L" in first
+    assert "." in first
+    assert first == again
+    assert first != other  # 2**-20 odds of a false failure
