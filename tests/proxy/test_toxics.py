@@ -7,13 +7,14 @@ import hashlib
 import random
 import statistics
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
 from chaos_workbench.proxy import ProxyManager, ToxicSpec, ToxicUpdate
 from chaos_workbench.proxy.testing import Upstream, open_client, roundtrip_ms
 
+Connect = Callable[[str], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 TOLERANCE_MS = 10.0  # Toxiproxy's AssertDeltaTime tolerance
 
 
@@ -210,12 +211,113 @@ async def test_noop_passes_bytes(manager: ProxyManager, proxy: str) -> None:
     writer.close()
 
 
-async def test_toxicity_zero_never_affects(manager: ProxyManager, proxy: str) -> None:
+async def test_toxicity_zero_never_affects(
+    manager: ProxyManager, proxy: str, connect: Connect
+) -> None:
     manager.add_toxic("p", ToxicSpec(type="latency", toxicity=0.0, attributes={"latency": 300}))
     for _ in range(20):
-        reader, writer = await open_client(proxy)
+        reader, writer = await connect(proxy)
         assert await roundtrip_ms(reader, writer) < 150
-        writer.close()
+
+
+def actions(manager: ProxyManager, toxic: str) -> int:
+    """How often ``toxic`` acted on proxy ``p`` (the live metric)."""
+    return sum(a.count for a in manager.stats()[0].toxic_actions if a.toxic == toxic)
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    """Poll ``condition`` every millisecond until it holds; fail after ``timeout_s``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.001)
+
+
+async def echoes_for(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seconds: float
+) -> list[float]:
+    """Round trips, 20 ms apart, for ``seconds``: the connection's life over that window."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    rtts: list[float] = []
+    for _ in range(1000):  # bounded by count and time
+        rtts.append(await roundtrip_ms(reader, writer))
+        if loop.time() >= deadline:
+            break
+        await asyncio.sleep(0.02)  # pacing, not synchronisation
+    return rtts
+
+
+@pytest.mark.parametrize(
+    ("type_", "attributes"),
+    [("reset_peer", {"timeout": 50}), ("latency", {"latency": 300})],
+)
+async def test_toxicity_zero_leaves_open_connection_alone(
+    manager: ProxyManager,
+    proxy: str,
+    connect: Connect,
+    type_: str,
+    attributes: dict[str, int],
+) -> None:
+    """A toxic added with toxicity 0 never touches a connection that was already open."""
+    reader, writer = await connect(proxy)
+    await roundtrip_ms(reader, writer)
+    manager.add_toxic("p", ToxicSpec(type=type_, toxicity=0.0, attributes=attributes))
+    # 400 ms covers the reset's 50 ms (dropped echoes or a reset would raise) and the
+    # latency's 300 ms (every echo would take ≥ 300 ms).
+    rtts = await echoes_for(reader, writer, 0.4)
+    assert max(rtts) < 150, rtts
+    assert actions(manager, f"{type_}_downstream") == 0
+
+
+async def test_update_to_toxicity_zero_stops_latency_on_open_connection(
+    manager: ProxyManager, proxy: str, connect: Connect
+) -> None:
+    """Toxicity 1 → 0 takes the toxic off an open connection, delivering what it held."""
+    reader, writer = await connect(proxy)
+    manager.add_toxic("p", ToxicSpec(type="latency", attributes={"latency": 500}))
+    assert await roundtrip_ms(reader, writer) >= 500
+    held_before = actions(manager, "latency_downstream")
+    writer.write(b"held")
+    await until(lambda: actions(manager, "latency_downstream") > held_before)
+    start = time.perf_counter()  # the echo is inside the toxic now, due ~500 ms from here
+    manager.update_toxic("p", "latency_downstream", ToxicUpdate(toxicity=0.0))
+    assert await asyncio.wait_for(reader.readexactly(4), 5) == b"held"
+    assert (time.perf_counter() - start) * 1000 < 150  # flushed, not released at 500 ms
+    rtts = await echoes_for(reader, writer, 0.2)
+    assert max(rtts) < 150, rtts
+    assert manager.get_toxic("p", "latency_downstream").toxicity == 0.0
+
+
+async def test_update_to_toxicity_zero_cancels_pending_reset(
+    manager: ProxyManager, proxy: str, connect: Connect
+) -> None:
+    """A reset_peer counting down on an open connection is called off by toxicity 0."""
+    reader, writer = await connect(proxy)
+    await roundtrip_ms(reader, writer)
+    manager.add_toxic("p", ToxicSpec(type="reset_peer", attributes={"timeout": 200}))
+    manager.update_toxic("p", "reset_peer_downstream", ToxicUpdate(toxicity=0.0))
+    # Past the 200 ms countdown, with margin for a countdown restarted by the update.
+    rtts = await echoes_for(reader, writer, 0.6)
+    assert max(rtts) < 150, rtts
+    assert actions(manager, "reset_peer_downstream") == 0
+
+
+async def test_reset_peer_toxicity_zero_never_resets(
+    manager: ProxyManager, proxy: str, connect: Connect
+) -> None:
+    """Over 20 connections, opened before and after the toxic, none is ever reset."""
+    before = [await connect(proxy) for _ in range(10)]
+    manager.add_toxic("p", ToxicSpec(type="reset_peer", toxicity=0.0, attributes={"timeout": 0}))
+    after = [await connect(proxy) for _ in range(10)]
+    clients = before + after
+    for _ in range(3):  # timeout 0: a connection it picked would be reset at once
+        for reader, writer in clients:
+            assert await roundtrip_ms(reader, writer) < 150
+        await asyncio.sleep(0.05)  # pacing, not synchronisation
+    assert actions(manager, "reset_peer_downstream") == 0
+    assert manager.stats()[0].connections_open == 20
 
 
 async def test_toxicity_is_per_connection(manager: ProxyManager, proxy: str) -> None:
