@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 import statistics
 import time
@@ -342,13 +341,68 @@ async def test_update_applies_to_open_connection(manager: ProxyManager, proxy: s
     writer.close()
 
 
-async def test_toxics_chain_in_order(manager: ProxyManager, proxy: str) -> None:
-    reader, writer = await open_client(proxy)
-    manager.add_toxic("p", ToxicSpec(type="latency", stream="upstream", attributes={"latency": 50}))
-    manager.add_toxic("p", ToxicSpec(type="latency", attributes={"latency": 50}))
-    manager.add_toxic("p", ToxicSpec(type="slicer", attributes={"average_size": 7}))
+@pytest.mark.parametrize(
+    "latency_first", [True, False], ids=["latency,slow_close", "slow_close,latency"]
+)
+async def test_toxics_chain_in_order(
+    manager: ProxyManager, proxy: str, connect: Connect, latency_first: bool
+) -> None:
+    """Toxics on one stream act in the order they were added (Toxiproxy's chain).
+
+    latency 300 ms and slow_close 300 ms do not commute: latency delays chunks, not the
+    close, which only waits behind the data (Toxiproxy's ``latency.go``), and slow_close
+    delays only the close. Latency first: data and FIN leave it at 300 ms, slow_close holds
+    the FIN to 600 ms. Slow_close first: it holds the FIN to 300 ms, which then leaves
+    latency right behind the data, at 300 ms. A toxic on the other stream, added between
+    them, takes no place in this chain.
+    """
+    latency = ToxicSpec(type="latency", attributes={"latency": 300})
+    slow_close = ToxicSpec(type="slow_close", attributes={"delay": 300})
+    first, second = (latency, slow_close) if latency_first else (slow_close, latency)
+    reader, writer = await connect(proxy)
+    manager.add_toxic("p", first)
+    manager.add_toxic("p", ToxicSpec(type="noop", stream="upstream"))
+    manager.add_toxic("p", second)
     payload = random.Random(4).randbytes(5000)
-    rtt = await roundtrip_ms(reader, writer, payload)
-    assert rtt >= 100
-    assert hashlib.sha256(payload).digest() == hashlib.sha256(payload).digest()
-    writer.close()
+    start = time.perf_counter()
+    writer.write(payload)
+    writer.write_eof()  # the echo upstream answers and half-closes at once
+    assert await asyncio.wait_for(reader.readexactly(len(payload)), 5) == payload
+    data_ms = (time.perf_counter() - start) * 1000
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    fin_ms = (time.perf_counter() - start) * 1000
+    assert 300 <= data_ms <= 300 + 150
+    expected_fin_ms = 600 if latency_first else 300
+    assert expected_fin_ms <= fin_ms <= expected_fin_ms + 150, (data_ms, fin_ms)
+
+
+@pytest.mark.parametrize(
+    "limit_first", [True, False], ids=["limit_data,latency", "latency,limit_data"]
+)
+async def test_limit_data_bytes_survive_the_toxics_after_it(
+    manager: ProxyManager, proxy: str, connect: Connect, limit_first: bool
+) -> None:
+    """The bytes limit_data lets through reach the client whatever follows it in the chain.
+
+    As in Toxiproxy, reaching the limit ends limit_data's stream: the toxics after it
+    deliver what they hold (here, after the latency), then the connection closes.
+    """
+    limit = ToxicSpec(type="limit_data", attributes={"bytes": 1000})
+    latency = ToxicSpec(type="latency", attributes={"latency": 200})
+    reader, writer = await connect(proxy)
+    for spec in (limit, latency) if limit_first else (latency, limit):
+        manager.add_toxic("p", spec)
+    start = time.perf_counter()
+    writer.write(b"a" * 3000)
+    got = b""
+    for _ in range(100):  # bounded: each read returns bytes, EOF or a reset
+        try:
+            chunk = await asyncio.wait_for(reader.read(1 << 16), 5)
+        except ConnectionError:
+            break
+        if not chunk:
+            break
+        got += chunk
+    elapsed_ms = (time.perf_counter() - start) * 1000
+    assert got == b"a" * 1000
+    assert 200 <= elapsed_ms <= 200 + 150

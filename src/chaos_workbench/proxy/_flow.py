@@ -93,6 +93,7 @@ class Flow:
         self.pending: list[bytes] = []  # bytes read before the upstream connected
         self.eof_in = False
         self.eof_out = False
+        self.close_on_eof = False  # a toxic ended this stream: its EOF closes the link
 
     def backlog(self) -> int:
         """Bytes held by the chain plus those waiting in the sink's write buffer."""
@@ -123,7 +124,10 @@ class Flow:
         transport = self.sink_transport
         if transport is not None and not transport.is_closing() and transport.can_write_eof():
             transport.write_eof()
-        self.link.flow_done()
+        if self.close_on_eof:
+            self.link.close()
+        else:
+            self.link.flow_done()
 
     # -- chain changes (on a live connection) --------------------------------------------
     def _relink(self) -> None:

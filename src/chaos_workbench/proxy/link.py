@@ -176,6 +176,12 @@ class Link:
             if side.transport is not None:
                 side.transport.close()
 
+    def close_after_eof(self, stream: Stream) -> None:
+        flow = self.up if stream is Stream.UPSTREAM else self.down
+        flow.close_on_eof = True
+        if flow.eof_out:
+            self.close()
+
     def abort(self) -> None:
         self._finish()
         for side in (self.client, self.upstream):

@@ -60,8 +60,10 @@ Optional abilities, each opt-in (as Toxiproxy's ``StatefulToxic`` / ``CleanupTox
   ...")`` at the right moment (``self.out`` of a reverse pipe leads to the client).
   The forward pipe may call the reverse pipe's methods directly through the shared state.
 * **Ending the connection**: ``ctx.connection.reset()`` aborts both sockets with a TCP RST
-  (mid-stream abort), ``ctx.connection.close()`` delivers what is in flight and closes both
-  gracefully.
+  (mid-stream abort), ``ctx.connection.close()`` closes both gracefully now (bytes held by
+  pipes are dropped, those in the sockets' buffers delivered). To *end a stream* as
+  Toxiproxy's ``limit_data`` does — the toxics after it still deliver what they hold — call
+  ``ctx.connection.close_after_eof(ctx.stream)`` and then ``self.out.feed_eof()``.
 * **Counting**: call ``ctx.record_action()`` whenever the toxic actually did something
   (delayed a chunk, injected an error); the manager exports these counts as metrics.
 
@@ -154,6 +156,10 @@ class Connection(Protocol):
 
     def close(self) -> None:
         """Close both sockets gracefully (FIN) once what was written to them has drained."""
+        ...
+
+    def close_after_eof(self, stream: Stream) -> None:
+        """Close both sockets once ``stream``'s EOF has left its chain (now if it has)."""
         ...
 
 
