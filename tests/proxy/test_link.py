@@ -142,6 +142,78 @@ async def test_toxic_add_remove_cycles_under_load(manager: ProxyManager, sink: U
     assert cycles == 384
 
 
+def _actions(manager: ProxyManager) -> dict[str, int]:
+    return {a.toxic: a.count for a in manager.stats()[0].toxic_actions}
+
+
+async def test_toxic_add_remove_cycles_under_downstream_load(manager: ProxyManager) -> None:
+    """The downstream twin: toxics come and go on the server → client stream while the
+    upstream sends 64 MiB; not a byte is lost or reordered, and the EOF still arrives."""
+    piece = 64 * 1024
+    payload = _source(64 * MiB, 8)
+    specs = [
+        ToxicSpec(type="latency", attributes={"latency": 2, "jitter": 1}),
+        ToxicSpec(type="slicer", attributes={"average_size": 30_000, "size_variation": 10_000}),
+        ToxicSpec(type="bandwidth", attributes={"rate": 1_000_000}),  # 1 GB/s: rarely binds
+        ToxicSpec(type="noop"),
+    ]
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # One piece per event-loop turn, so the proxy reads all along the transfer and the
+        # toxic changes below (one per turn too) land between pieces, not between bursts.
+        for offset in range(0, len(payload), piece):
+            writer.write(payload[offset : offset + piece])
+            await writer.drain()
+            await asyncio.sleep(0)
+        writer.write_eof()
+        await reader.read()
+
+    async with serve(trickle) as upstream:
+        info = await manager.create("p", "127.0.0.1:0", upstream.address)
+        reader, writer = await open_client(info.listen)
+
+        async def receive() -> tuple[str, int]:
+            digest = hashlib.sha256()
+            total = 0
+            while data := await asyncio.wait_for(reader.read(1 << 20), 30):  # ends at EOF
+                digest.update(data)
+                total += len(data)
+            return digest.hexdigest(), total
+
+        received = asyncio.create_task(receive())
+        rng = random.Random(9)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        pairs = pairs_that_acted = 0
+        added_at: dict[str, int] = {}  # toxic name → its action count when added
+        # Toggling one random toxic at a time leaves any mix of them on the chain, added in
+        # any order, and empties it now and then (back to the fast path). Bounded in count
+        # and time; stops when the client has read the EOF.
+        for _ in range(1_000_000):
+            if received.done() or loop.time() > deadline:
+                break
+            spec = rng.choice(specs)
+            name = f"{spec.type}_downstream"
+            acted = _actions(manager).get(name, 0)
+            if name in added_at:
+                manager.remove_toxic("p", name)
+                pairs += 1
+                pairs_that_acted += acted > added_at.pop(name)  # it handled bytes meanwhile
+            else:
+                manager.add_toxic("p", spec)
+                added_at[name] = acted
+            await asyncio.sleep(0)
+        digest, total = await asyncio.wait_for(received, 60)
+        writer.close()
+        await writer.wait_closed()
+    assert total == len(payload)
+    assert digest == hashlib.sha256(payload).hexdigest()
+    # The upstream needs ≥ 1,024 turns for its pieces and each turn makes one change: about
+    # 510 pairs, all before the client saw the EOF; measured: 270–330 of them acted on bytes.
+    assert pairs >= 400, pairs
+    assert pairs_that_acted >= 100, pairs_that_acted
+
+
 async def test_half_close_client_still_gets_whole_response(manager: ProxyManager) -> None:
     response = _source(4 * MiB, 6)
 
