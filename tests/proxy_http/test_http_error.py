@@ -187,3 +187,21 @@ async def test_validation_errors_are_clear(proxied: Any) -> None:
         assert needle in err.value.message, (attributes, err.value.message)
         assert err.value.status == 400
     assert proxied.manager.toxics("web") == []  # nothing changed on a rejected request
+
+
+async def test_closing_answer_survives_a_latency_toxic_after_it(
+    proxied: Any, upstream: Any, client: Any
+) -> None:
+    """An answer that ends the connection (HTTP/1.0) still reaches the client when a toxic
+    added after the HTTP toxic holds it: the close waits for the answer, as ``limit_data``'s
+    end of stream does, instead of dropping what the later toxic holds."""
+    proxied.add("http_error", status=502)
+    proxied.add("latency", latency=150)
+    started = asyncio.get_running_loop().time()
+    await client.send(b"GET / HTTP/1.0\r\n\r\n")
+    status, headers, _, _ = await client.response()
+    elapsed_s = asyncio.get_running_loop().time() - started
+    assert (status, headers["connection"]) == (502, "close")
+    assert 0.14 <= elapsed_s < 1.0  # held by the latency toxic, then delivered
+    assert (await client.read_until_closed())[0] == b""
+    assert upstream.requests == []

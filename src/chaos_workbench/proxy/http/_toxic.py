@@ -212,9 +212,28 @@ class _HttpPipe(Pipe):
                 self.ctx.connection.reset()
                 return False
             elif isinstance(a, Close):
-                self.ctx.connection.close()
+                self._close_after_answer(conn)
                 return False
         return True
+
+    def _close_after_answer(self, conn: _Conn) -> None:
+        """End the connection once the answer sent toward the client has reached it.
+
+        The answer may still be held by this direction's engine (an ``http_latency``) or by
+        a toxic after it (a ``latency`` added later), so the downstream stream is *ended*
+        (its EOF queued behind the answer) and the link closes when that EOF comes out,
+        as for ``limit_data``; a plain close would drop what those toxics hold. The session
+        drops every byte after a Close, so nothing follows the EOF.
+        """
+        down = conn.engine(Stream.DOWNSTREAM)
+        if down is None:  # no downstream pipe yet: nothing can be holding the answer
+            self.ctx.connection.close()
+            return
+        self.ctx.connection.close_after_eof(Stream.DOWNSTREAM)
+        if down._queue:
+            down._eof_pending = True
+        else:
+            down.out.feed_eof()
 
     def _send(self, data: bytes, due_ns: int) -> None:
         if not self._queue and (due_ns == 0 or due_ns <= self.ctx.now_ns()):
