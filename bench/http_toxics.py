@@ -86,13 +86,20 @@ def _wait_port(port: int, timeout_s: float = 10.0) -> None:
     raise TimeoutError(f"nothing listens on {port}")
 
 
+def _nginx_exe() -> str | None:
+    """nginx from PATH, or where Debian puts it (/usr/sbin is not on every user's PATH)."""
+    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+
+
 @contextlib.contextmanager
 def _nginx() -> Iterator[int]:
     port = _free_port()
     with tempfile.TemporaryDirectory() as tmp:
         conf = Path(tmp) / "nginx.conf"
         conf.write_text(NGINX_CONF.format(tmp=tmp, port=port))
-        proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", tmp], stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [_nginx_exe() or "nginx", "-c", str(conf), "-p", tmp], stderr=subprocess.DEVNULL
+        )
         try:
             _wait_port(port)
             yield port
@@ -171,9 +178,12 @@ def main() -> int:
                 runner = uvloop.run
         runner(_serve_proxy(int(args.serve_proxy[0]), json.loads(args.serve_proxy[1])))
         return 0
-    missing = [tool for tool in ("nginx", "wrk") if shutil.which(tool) is None]
+    subprocess.run(["bash", str(Path(__file__).with_name("install_tools.sh"))], check=False)
+    missing = [
+        tool for tool, exe in (("nginx", _nginx_exe()), ("wrk", shutil.which("wrk"))) if not exe
+    ]
     if missing:
-        print(f"skipped: {', '.join(missing)} not installed (bench/install_load_tools.sh)")
+        print(f"SKIPPED: {', '.join(missing)} could not be installed (bench/install_tools.sh)")
         return 0
     rows: list[tuple[str, float, float, float]] = []
     with _nginx() as nginx_port:
