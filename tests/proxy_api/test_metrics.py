@@ -98,3 +98,48 @@ async def test_toxic_actions_are_counted_per_toxic(api: Api, echo: Echo) -> None
     assert acted >= 3  # at least one delayed chunk per echo
     assert value(samples, "cwb_proxy_enabled", proxy="db") == 1
     writer.close()
+
+
+async def test_sent_bytes_count_what_left_after_the_toxics(api: Api, echo: Echo) -> None:
+    """``toxiproxy_proxy_sent_bytes_total`` (Toxiproxy's name and labels) counts bytes
+    written on: equal to those received with no toxic, short of them while a toxic drops."""
+    created = (
+        await api.http.post("/proxies", json={"name": "db", "upstream": echo.address})
+    ).json()
+    reader, writer = await asyncio.open_connection(*split(created["listen"]))
+    writer.write(b"x" * 1000)
+    await reader.readexactly(1000)
+    labels = {"proxy": "db", "listener": created["listen"], "upstream": echo.address}
+    samples = await scrape(api)
+    for direction in ("upstream", "downstream"):
+        assert value(
+            samples, "toxiproxy_proxy_sent_bytes_total", direction=direction, **labels
+        ) == (1000)
+    # A timeout toxic of 0 (forever) swallows what the client sends from now on.
+    added = await api.http.post(
+        "/proxies/db/toxics",
+        json={"type": "timeout", "stream": "upstream", "attributes": {"timeout": 0}},
+    )
+    assert added.status_code == 200
+    writer.write(b"y" * 500)
+    await writer.drain()
+
+    async def received_up() -> float:
+        samples = await scrape(api)
+        return value(
+            samples, "toxiproxy_proxy_received_bytes_total", direction="upstream", **labels
+        )
+
+    for _ in range(250):  # bounded: 5 s for the proxy to read the 500 bytes
+        if await received_up() == 1500:
+            break
+        await asyncio.sleep(0.02)
+    samples = await scrape(api)
+    assert value(
+        samples, "toxiproxy_proxy_received_bytes_total", direction="upstream", **labels
+    ) == (1500)
+    assert (
+        value(samples, "toxiproxy_proxy_sent_bytes_total", direction="upstream", **labels) == 1000
+    )
+    writer.close()
+    await writer.wait_closed()

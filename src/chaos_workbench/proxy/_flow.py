@@ -60,6 +60,7 @@ class _Sink:
         transport = flow.sink_transport
         if transport is not None and not transport.is_closing():
             transport.write(data)
+            flow.nsent += len(data)
         flow.check_resume()
 
     def feed_eof(self) -> None:
@@ -89,6 +90,7 @@ class Flow:
         self.head: Pipe | None = None  # None: the fast path
         self.end = _Sink(self)
         self.nbytes = 0  # bytes read from the source (live metric)
+        self.nsent = 0  # bytes written to the sink, after the chain (live metric)
         self.sink_full = False  # the sink's transport asked us to pause writing
         self.pending: list[bytes] = []  # bytes read before the upstream connected
         self.eof_in = False

@@ -73,12 +73,14 @@ class _Side(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         flow = self.inflow
-        flow.nbytes += len(data)
+        n = len(data)
+        flow.nbytes += n
         head = flow.head
         if head is None:
             sink = flow.sink_transport
             if sink is not None:
                 sink.write(data)
+                flow.nsent += n
             else:
                 self.early(data)
         else:
@@ -221,6 +223,7 @@ class Link:
                     flow.head.feed(data)
                 elif flow.sink_transport is not None:
                     flow.sink_transport.write(data)
+                    flow.nsent += len(data)
             if flow.eof_in and not self.closed:
                 flow.eof_in = False
                 flow.source_eof()

@@ -85,6 +85,8 @@ class ProxyRuntime:
         self.connections_total = 0
         self.closed_bytes_up = 0
         self.closed_bytes_down = 0
+        self.closed_sent_up = 0
+        self.closed_sent_down = 0
         self.counters: dict[tuple[str, str, Stream], ActionCounter] = {}
 
     # -- listener ------------------------------------------------------------------------
@@ -152,6 +154,8 @@ class ProxyRuntime:
             self.links.discard(link)
             self.closed_bytes_up += link.up.nbytes
             self.closed_bytes_down += link.down.nbytes
+            self.closed_sent_up += link.up.nsent
+            self.closed_sent_down += link.down.nsent
 
     async def _connect(self, link: Link) -> None:
         loop = asyncio.get_running_loop()
@@ -228,6 +232,10 @@ class ProxyRuntime:
             connections_total=self.connections_total,
             bytes_upstream=up,
             bytes_downstream=down,
+            sent_bytes_upstream=self.closed_sent_up + sum(link.up.nsent for link in self.links),
+            sent_bytes_downstream=(
+                self.closed_sent_down + sum(link.down.nsent for link in self.links)
+            ),
             toxic_actions=tuple(
                 ToxicActionCount(toxic=name, type=type_, stream=stream, count=c.count)
                 for (name, type_, stream), c in sorted(self.counters.items())

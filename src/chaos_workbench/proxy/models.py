@@ -96,7 +96,9 @@ class ProxyStats(_Frozen):
     """Live counters of one proxy, read at scrape time (not only when connections close).
 
     ``bytes_upstream`` counts bytes received from clients (client → server),
-    ``bytes_downstream`` bytes received from the upstream (server → client).
+    ``bytes_downstream`` bytes received from the upstream (server → client); the
+    ``sent_`` pair counts what the proxy wrote on in each direction after its toxics (less
+    when a toxic drops or swallows bytes, more when one answers for the upstream).
     """
 
     name: str
@@ -107,4 +109,6 @@ class ProxyStats(_Frozen):
     connections_total: int
     bytes_upstream: int
     bytes_downstream: int
+    sent_bytes_upstream: int = 0
+    sent_bytes_downstream: int = 0
     toxic_actions: tuple[ToxicActionCount, ...] = ()

@@ -9,6 +9,8 @@ Metrics (one series per proxy; toxic actions per toxic)::
     toxiproxy_proxy_received_bytes_total{direction,listener,proxy,upstream}   counter
         bytes received by the proxy: direction="upstream" from clients, "downstream"
         from the upstream server (Toxiproxy's name and labels, so its dashboards work)
+    toxiproxy_proxy_sent_bytes_total{direction,listener,proxy,upstream}       counter
+        bytes the proxy wrote on in that direction, after its toxics
     cwb_proxy_connections_open{proxy}                  gauge    client connections open now
     cwb_proxy_connections_total{proxy}                 counter  client connections accepted
     cwb_proxy_enabled{proxy}                           gauge    1 enabled, 0 disabled (down)
@@ -46,6 +48,11 @@ class ProxyCollector(Collector):
             "Bytes received by the proxy, by direction (upstream: from clients).",
             labels=["direction", "listener", "proxy", "upstream"],
         )
+        sent = CounterMetricFamily(
+            "toxiproxy_proxy_sent_bytes",
+            "Bytes the proxy wrote on, by direction, after its toxics.",
+            labels=["direction", "listener", "proxy", "upstream"],
+        )
         open_now = GaugeMetricFamily(
             "cwb_proxy_connections_open",
             "Client connections open through the proxy now.",
@@ -68,6 +75,8 @@ class ProxyCollector(Collector):
             labels = [proxy.listen, proxy.name, proxy.upstream]
             received.add_metric(["upstream", *labels], proxy.bytes_upstream)
             received.add_metric(["downstream", *labels], proxy.bytes_downstream)
+            sent.add_metric(["upstream", *labels], proxy.sent_bytes_upstream)
+            sent.add_metric(["downstream", *labels], proxy.sent_bytes_downstream)
             open_now.add_metric([proxy.name], proxy.connections_open)
             total.add_metric([proxy.name], proxy.connections_total)
             enabled.add_metric([proxy.name], 1.0 if proxy.enabled else 0.0)
@@ -75,7 +84,7 @@ class ProxyCollector(Collector):
                 actions.add_metric(
                     [proxy.name, action.toxic, action.type, action.stream.value], action.count
                 )
-        yield from (received, open_now, total, enabled, actions)
+        yield from (received, sent, open_now, total, enabled, actions)
 
 
 def metrics_registry(stats: StatsSource) -> CollectorRegistry:
