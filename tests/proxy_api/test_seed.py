@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -38,24 +39,31 @@ def http_address() -> Iterator[str]:
         server.server_close()
 
 
-def error_pattern(tmp_path: Path, seed: int, upstream: str) -> str:
+@contextlib.contextmanager
+def seeded_proxy(
+    tmp_path: Path, seed: int, upstream: str, toxic: dict[str, object]
+) -> Iterator[str]:
+    """A ``cwb proxy serve --seed`` process with one proxy carrying ``toxic``; yields its
+    listen address."""
     tmp_path.mkdir()
     server = spawn_server(tmp_path, "--seed", str(seed))
     try:
         with httpx.Client(base_url=server.url, headers=UA, trust_env=False) as api:
             proxy = api.post("/proxies", json={"name": "web", "upstream": upstream}).json()
-            api.post(
-                "/proxies/web/toxics",
-                json={
-                    "type": "http_error",
-                    "stream": "upstream",
-                    "attributes": {"probability": 0.5},
-                },
-            ).raise_for_status()
-        with httpx.Client(base_url=f"http://{proxy['listen']}", trust_env=False) as http:
-            return "".join("E" if http.get("/").status_code == 503 else "." for _ in range(40))
+            api.post("/proxies/web/toxics", json=toxic).raise_for_status()
+        yield str(proxy["listen"])
     finally:
         stop_server(server.process)
+
+
+def error_pattern(tmp_path: Path, seed: int, upstream: str) -> str:
+    """Which of 40 requests an ``http_error`` of probability 0.5 answers ("E")."""
+    toxic = {"type": "http_error", "stream": "upstream", "attributes": {"probability": 0.5}}
+    with (
+        seeded_proxy(tmp_path, seed, upstream, toxic) as listen,
+        httpx.Client(base_url=f"http://{listen}", trust_env=False) as http,
+    ):
+        return "".join("E" if http.get("/").status_code == 503 else "." for _ in range(40))
 
 
 @pytest.mark.slow
@@ -71,17 +79,10 @@ def test_same_seed_same_choices(tmp_path: Path, http_address: str) -> None:
 
 def toxicity_pattern(tmp_path: Path, seed: int, upstream: str) -> str:
     """Which of 20 new connections a ``toxicity: 0.5`` latency toxic picks ("L") or spares."""
-    tmp_path.mkdir()
-    server = spawn_server(tmp_path, "--seed", str(seed))
-    try:
-        with httpx.Client(base_url=server.url, headers=UA, trust_env=False) as api:
-            proxy = api.post("/proxies", json={"name": "web", "upstream": upstream}).json()
-            api.post(
-                "/proxies/web/toxics",
-                json={"type": "latency", "toxicity": 0.5, "attributes": {"latency": 150}},
-            ).raise_for_status()
-        host, port = proxy["listen"].rsplit(":", 1)
-        pattern = ""
+    toxic = {"type": "latency", "toxicity": 0.5, "attributes": {"latency": 150}}
+    pattern = ""
+    with seeded_proxy(tmp_path, seed, upstream, toxic) as listen:
+        host, port = listen.rsplit(":", 1)
         for _ in range(20):  # one at a time: the draws happen in connection order
             with socket.create_connection((host, int(port)), timeout=5) as sock:
                 started = time.monotonic()
@@ -89,9 +90,7 @@ def toxicity_pattern(tmp_path: Path, seed: int, upstream: str) -> str:
                 assert sock.recv(1024).startswith(b"HTTP/1.1 200")
                 # 150 ms picked vs a few ms spared: 100 ms apart either way.
                 pattern += "L" if time.monotonic() - started > 0.075 else "."
-        return pattern
-    finally:
-        stop_server(server.process)
+    return pattern
 
 
 @pytest.mark.slow
