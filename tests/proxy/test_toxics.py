@@ -33,6 +33,20 @@ async def closed_by_peer(reader: asyncio.StreamReader, timeout_s: float = 5.0) -
 
 
 @pytest.mark.parametrize("stream", ["downstream", "upstream"])
+async def read_until_closed(reader: asyncio.StreamReader) -> bytes:
+    """Everything the proxy delivers before it closes or resets the connection."""
+    got = b""
+    for _ in range(100):  # bounded: each read returns bytes, EOF or a reset
+        try:
+            chunk = await asyncio.wait_for(reader.read(1 << 16), 5)
+        except ConnectionError:
+            break
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
 async def test_latency_adds_delay_one_way(manager: ProxyManager, proxy: str, stream: str) -> None:
     reader, writer = await open_client(proxy)
     base = min([await roundtrip_ms(reader, writer) for _ in range(3)])
@@ -168,15 +182,7 @@ async def test_limit_data_closes_after_n_bytes(manager: ProxyManager, proxy: str
     reader, writer = await open_client(proxy)
     manager.add_toxic("p", ToxicSpec(type="limit_data", attributes={"bytes": 1000}))
     writer.write(b"a" * 3000)
-    got = b""
-    for _ in range(100):
-        try:
-            chunk = await asyncio.wait_for(reader.read(1 << 16), 5)
-        except ConnectionError:
-            break
-        if not chunk:
-            break
-        got += chunk
+    got = await read_until_closed(reader)
     assert got == b"a" * 1000
     writer.close()
 
@@ -394,15 +400,7 @@ async def test_limit_data_bytes_survive_the_toxics_after_it(
         manager.add_toxic("p", spec)
     start = time.perf_counter()
     writer.write(b"a" * 3000)
-    got = b""
-    for _ in range(100):  # bounded: each read returns bytes, EOF or a reset
-        try:
-            chunk = await asyncio.wait_for(reader.read(1 << 16), 5)
-        except ConnectionError:
-            break
-        if not chunk:
-            break
-        got += chunk
+    got = await read_until_closed(reader)
     elapsed_ms = (time.perf_counter() - start) * 1000
     assert got == b"a" * 1000
     assert 200 <= elapsed_ms <= 200 + 150
