@@ -32,7 +32,6 @@ async def closed_by_peer(reader: asyncio.StreamReader, timeout_s: float = 5.0) -
     return data == b""
 
 
-@pytest.mark.parametrize("stream", ["downstream", "upstream"])
 async def read_until_closed(reader: asyncio.StreamReader) -> bytes:
     """Everything the proxy delivers before it closes or resets the connection."""
     got = b""
@@ -47,6 +46,7 @@ async def read_until_closed(reader: asyncio.StreamReader) -> bytes:
     return got
 
 
+@pytest.mark.parametrize("stream", ["downstream", "upstream"])
 async def test_latency_adds_delay_one_way(manager: ProxyManager, proxy: str, stream: str) -> None:
     reader, writer = await open_client(proxy)
     base = min([await roundtrip_ms(reader, writer) for _ in range(3)])
