@@ -3,7 +3,6 @@ HTTP) on ephemeral loopback ports, and a FaultContext wired to them."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import sys
 from collections.abc import AsyncIterator
@@ -20,24 +19,14 @@ from chaos_workbench.faults.base import FaultContext
 from chaos_workbench.proxy.api import ApiServer
 from chaos_workbench.proxy.client import ToxiproxyClient
 from chaos_workbench.proxy.manager import ProxyManager
+from chaos_workbench.proxy.testing import serve
 
 
 @pytest.fixture
 async def echo_address() -> AsyncIterator[str]:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    host, port = server.sockets[0].getsockname()[:2]
-    async with server:
-        yield f"{host}:{port}"
+    """A TCP echo server on loopback (the proxy tests' own); yields ``host:port``."""
+    async with serve() as upstream:
+        yield upstream.address
 
 
 @pytest.fixture

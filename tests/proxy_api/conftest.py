@@ -3,7 +3,6 @@ and real upstreams (TCP echo) on ephemeral loopback ports."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -18,6 +17,7 @@ from proxy_api_helpers import UA, Api, Echo, ServerProcess, spawn_server, stop_s
 
 from chaos_workbench.proxy.api import ApiServer
 from chaos_workbench.proxy.manager import ProxyManager
+from chaos_workbench.proxy.testing import serve
 
 
 @pytest.fixture
@@ -37,21 +37,8 @@ async def api() -> AsyncIterator[Api]:
 @pytest.fixture
 async def echo() -> AsyncIterator[Echo]:
     """A TCP echo server: sends back every byte until the client half-closes."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    host, port = server.sockets[0].getsockname()[:2]
-    async with server:
-        yield Echo(host, port)
+    async with serve() as upstream:
+        yield Echo(upstream.host, upstream.port)
 
 
 @pytest.fixture(scope="module")
