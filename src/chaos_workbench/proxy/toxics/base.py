@@ -216,6 +216,15 @@ class Pipe:
     def flush(self) -> None:
         """The toxic is being removed: hand everything held to ``self.out`` synchronously."""
 
+    def pass_held(self, item: bytes | None) -> None:
+        """Hand one held item on: bytes (no longer counted in ``held_bytes``), or the EOF
+        a holding pipe keeps behind them as ``None``."""
+        if item is None:
+            self.out.feed_eof()
+        else:
+            self.held_bytes -= len(item)
+            self.out.feed(item)
+
     def dispose(self) -> None:
         """Cancel timers and drop references; called once, after ``flush`` or at close."""
 

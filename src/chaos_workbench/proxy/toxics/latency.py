@@ -117,24 +117,14 @@ class LatencyPipe(Pipe):
         now = self.ctx.now_ns()
         queue = self.queue
         while queue and queue[0][0] <= now:
-            _, data = queue.popleft()
-            if data is None:
-                self.out.feed_eof()
-            else:
-                self.held_bytes -= len(data)
-                self.out.feed(data)
+            self.pass_held(queue.popleft()[1])
         if queue and self.timer is None:
             self.timer = self.ctx.call_at(queue[0][0], self._release)
 
     def flush(self) -> None:
         queue = self.queue
         while queue:
-            _, data = queue.popleft()
-            if data is None:
-                self.out.feed_eof()
-            else:
-                self.held_bytes -= len(data)
-                self.out.feed(data)
+            self.pass_held(queue.popleft()[1])
 
     def dispose(self) -> None:
         if self.timer is not None:

@@ -94,23 +94,15 @@ class SlicerPipe(Pipe):
         step = self.attrs.delay * 1000
         while self.queue and self.next_ns <= now:
             piece = self.queue.popleft()
-            if piece is None:
-                self.out.feed_eof()
-                continue
-            self.held_bytes -= len(piece)
-            self.out.feed(piece)
-            self.next_ns += step
+            self.pass_held(piece)
+            if piece is not None:
+                self.next_ns += step
         if self.queue and self.timer is None:
             self.timer = self.ctx.call_at(self.next_ns, self._release)
 
     def flush(self) -> None:
         while self.queue:
-            piece = self.queue.popleft()
-            if piece is None:
-                self.out.feed_eof()
-            else:
-                self.held_bytes -= len(piece)
-                self.out.feed(piece)
+            self.pass_held(self.queue.popleft())
 
     def dispose(self) -> None:
         if self.timer is not None:
