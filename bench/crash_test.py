@@ -40,9 +40,9 @@ from pathlib import Path
 import httpx
 import psutil
 
-from chaos_workbench.faults import _cgroups as cg
 from chaos_workbench.faults.clock_skew import find_libfaketime
-from chaos_workbench.processes._spawn import port_open, process_running, read_pid_file
+from chaos_workbench.host import cgroups as cg
+from chaos_workbench.host.spawn import port_open, process_running, read_pid_file
 
 HERE = Path(__file__).resolve().parent
 PHASES = ("apply", "hold", "revert", "recovery")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from chaos_workbench._version import __version__
+from chaos_workbench.errors import WorkbenchError
 from chaos_workbench.model import (
     GRADE_THRESHOLDS,
     ExperimentStatus,
@@ -20,8 +22,6 @@ from chaos_workbench.model import (
 
 if TYPE_CHECKING:  # typed names for checkers; imported lazily at run time (below)
     from chaos_workbench.workbench import ChaosWorkbench, Experiment
-
-__version__ = "0.1.0"
 
 _LAZY = {"ChaosWorkbench", "Experiment"}
 
@@ -49,6 +49,7 @@ __all__ = [
     "RunRecord",
     "TimelineEvent",
     "WindowSummary",
+    "WorkbenchError",
     "__version__",
     "grade_for",
 ]

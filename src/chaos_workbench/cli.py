@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from chaos_workbench import __version__
+from chaos_workbench._version import __version__
 from chaos_workbench.demo.run import demo_command
 from chaos_workbench.engine import RunAborted, RunInterrupted, run_suite
 from chaos_workbench.experiments import cli as experiments_cli

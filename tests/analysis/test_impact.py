@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chaos_workbench.analysis.impact import classify_impact, find_recovery, judge, window_holds_slo
-from chaos_workbench.experiments.schema import Expectations, ImpactThresholds, Slo
+from chaos_workbench.analysis.spec import Expectations, ImpactThresholds, Slo
 from chaos_workbench.model import ExperimentStatus, ImpactLevel
 from chaos_workbench.traffic.window import Window, new_histogram
 

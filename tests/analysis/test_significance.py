@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from chaos_workbench.analysis.significance import assess_change, slow_share_change
-from chaos_workbench.experiments.schema import Slo
+from chaos_workbench.analysis.spec import Slo
 from chaos_workbench.traffic.window import Window, new_histogram
 
 SLO = Slo(success_ratio=0.99, p99_ms=300)

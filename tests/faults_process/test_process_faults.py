@@ -16,14 +16,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from chaos_workbench.experiments.schema import ProcessSpec, ReadinessSpec
 from chaos_workbench.faults import FaultContext, FaultError, FaultRefused
-from chaos_workbench.faults import _cgroups as cg
 from chaos_workbench.faults.process_kill import ProcessKill, ProcessKillParams
 from chaos_workbench.faults.process_pause import ProcessPause, ProcessPauseParams
 from chaos_workbench.faults.process_restart import ProcessRestart, ProcessRestartParams
+from chaos_workbench.host import cgroups as cg
+from chaos_workbench.host.spawn import port_open
 from chaos_workbench.processes import Supervisor
-from chaos_workbench.processes._spawn import port_open
+from chaos_workbench.processes.spec import ProcessSpec, ReadinessSpec
 from chaos_workbench.safety.actions import SignalProcess, StartProcess, ThawCgroup
 
 Until = Callable[..., Awaitable[None]]

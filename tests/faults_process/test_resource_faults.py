@@ -12,15 +12,15 @@ from pathlib import Path
 import psutil
 import pytest
 
-from chaos_workbench.experiments.schema import ProcessSpec, ReadinessSpec
 from chaos_workbench.faults import FaultContext, FaultError, FaultRefused
-from chaos_workbench.faults import _cgroups as cg
 from chaos_workbench.faults.clock_skew import ClockSkew, ClockSkewParams, find_libfaketime
 from chaos_workbench.faults.cpu_pressure import CpuPressure, CpuPressureParams
 from chaos_workbench.faults.disk_fill import DiskFill, DiskFillParams
 from chaos_workbench.faults.io_stress import IoStress, IoStressParams
 from chaos_workbench.faults.memory_pressure import MemoryPressure, MemoryPressureParams
+from chaos_workbench.host import cgroups as cg
 from chaos_workbench.processes import Supervisor
+from chaos_workbench.processes.spec import ProcessSpec, ReadinessSpec
 from chaos_workbench.safety.actions import DeletePath, KillTagged
 
 Until = Callable[..., Awaitable[None]]

@@ -12,10 +12,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from chaos_workbench.experiments.schema import ProcessSpec, ReadinessSpec
-from chaos_workbench.faults import _cgroups as cg
+from chaos_workbench.host import cgroups as cg
+from chaos_workbench.host.spawn import port_open
 from chaos_workbench.processes import ProcessNotReady, Supervisor, SupervisorError, UnknownProcess
-from chaos_workbench.processes._spawn import port_open
+from chaos_workbench.processes.spec import ProcessSpec, ReadinessSpec
+from chaos_workbench.safety.actions import StartProcess
 
 ServerCmd = Callable[..., tuple[str, ...]]
 
@@ -124,7 +125,7 @@ async def test_pid_file_processes_are_adopted_not_started(run_dir: Path) -> None
         with pytest.raises(SupervisorError, match="adopted"):
             await sup.start("ext")
         with pytest.raises(SupervisorError, match="adopted"):
-            sup.revert_start_action("ext")
+            sup.launch_spec("ext")
         await sup.aclose()
         assert proc.returncode is None  # aclose never stops what it did not start
         with pytest.raises(UnknownProcess, match="declared: ext"):
@@ -153,7 +154,7 @@ async def test_memory_limit_puts_process_in_a_limited_cgroup(run_dir: Path) -> N
         assert group is not None
         assert group.path == groups["memory"].path
         assert cg.memory_limit_bytes(group) == 64 * 1024 * 1024
-        action = sup.revert_start_action("limited")
+        action = sup.launch_spec("limited")
         assert str(groups["memory"].path) in action.cgroups
     finally:
         await sup.aclose()
@@ -183,7 +184,7 @@ async def test_a_restart_by_the_watchdog_is_seen_through_the_pid_file(run_dir: P
     try:
         first = sup.pid("app")
         assert first is not None
-        action = sup.revert_start_action("app")
+        action = StartProcess.of(sup.launch_spec("app"))
         os.kill(first, signal.SIGKILL)
         await _until(lambda: sup.pid("app") is None)
         outcome = execute(action)  # what the watchdog does while the controller hangs

@@ -16,7 +16,7 @@ from typing import ClassVar
 import psutil
 import pytest
 
-from chaos_workbench.faults import _cgroups as cg
+from chaos_workbench.host import cgroups as cg
 from chaos_workbench.safety.actions import (
     DeletePath,
     KillProcess,

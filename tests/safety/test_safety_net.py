@@ -16,8 +16,8 @@ import psutil
 import pytest
 from typer.testing import CliRunner
 
-from chaos_workbench.faults import _cgroups as cg
-from chaos_workbench.processes._spawn import port_open, process_running, read_pid_file
+from chaos_workbench.host import cgroups as cg
+from chaos_workbench.host.spawn import port_open, process_running, read_pid_file
 from chaos_workbench.safety import SafetyNet, revert_run
 from chaos_workbench.safety.actions import DeletePath, StartProcess
 from chaos_workbench.safety.cli import app

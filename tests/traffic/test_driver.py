@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from chaos_workbench.experiments.schema import RequestSpec, TrafficSpec
 from chaos_workbench.traffic.driver import LoadDriver
-from chaos_workbench.traffic.spec import StageSpec
+from chaos_workbench.traffic.spec import RequestSpec, StageSpec, TrafficSpec
 from chaos_workbench.traffic.stats import RequestRecord
 from chaos_workbench.traffic.window import ErrorKind, Window
 

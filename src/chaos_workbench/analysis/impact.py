@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chaos_workbench.experiments.schema import Expectations, ImpactThresholds, Slo
+from chaos_workbench.analysis.spec import Expectations, ImpactThresholds, Slo
 from chaos_workbench.model import ExperimentStatus, ImpactLevel, PhaseStats
 from chaos_workbench.traffic.window import Window, merge_windows
 

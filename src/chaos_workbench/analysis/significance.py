@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from scipy.stats import fisher_exact
 
+from chaos_workbench.analysis.spec import Slo
 from chaos_workbench.analysis.statistics import error_ratio_change, latency_shift
-from chaos_workbench.experiments.schema import Slo
 from chaos_workbench.traffic.window import Window, merge_windows
 
 __all__ = ["ChangeAssessment", "SlowShareChange", "assess_change", "slow_share_change"]

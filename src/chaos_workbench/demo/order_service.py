@@ -45,6 +45,7 @@ from chaos_workbench.demo.resilience import (
     RetryPolicy,
     call,
 )
+from chaos_workbench.host.address import split_host_port
 
 __all__ = ["NaiveOrders", "Reply", "ResilientOrders", "ServiceConfig", "build_app", "main"]
 
@@ -357,10 +358,10 @@ async def serve(cfg: ServiceConfig) -> None:
 
 
 def _address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected host:port, got {text!r}")
-    return host.strip("[]"), int(port)
+    try:
+        return split_host_port(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

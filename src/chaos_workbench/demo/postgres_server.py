@@ -37,7 +37,7 @@ from types import FrameType
 
 import psutil
 
-from chaos_workbench.demo._launch import die_with_parent, wait_for_port
+from chaos_workbench.host.spawn import die_with_parent, wait_port
 
 __all__ = ["PG_BIN", "SEED_ORDERS", "main", "schema_sql"]
 
@@ -264,9 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    if wait_for_port(
-        "127.0.0.1", args.port, timeout_s=args.ready_timeout_s, alive=lambda: child.poll() is None
-    ):
+    if wait_port("127.0.0.1", args.port, args.ready_timeout_s, alive=lambda: child.poll() is None):
         print(f"db: postgres ready on 127.0.0.1:{args.port} (data {data_dir})", flush=True)
     code = child.wait()
     if stopping:

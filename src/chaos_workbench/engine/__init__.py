@@ -3,10 +3,11 @@
 :func:`run_suite` is what ``cwb run`` and ``cwb demo`` call: load the suite, run it with
 signal handling, print progress and the scorecard, write the reports and the history.
 
-Exceptions::
+Exceptions (see ``engine.errors``)::
 
-    RunAborted        the run could not start (nothing was injected); ``exit_code`` says how
-    RunInterrupted    SIGINT/SIGTERM stopped the run after reverting; ``record`` is partial
+    RunError (WorkbenchError)
+    ├── RunAborted        the run could not start (nothing was injected); ``exit_code`` says how
+    └── RunInterrupted    SIGINT/SIGTERM stopped the run after reverting; ``outcome`` is partial
 """
 
 from __future__ import annotations
@@ -17,22 +18,15 @@ from pathlib import Path
 
 from rich.console import Console
 
-from chaos_workbench.engine.runner import RunAborted, RunOptions, default_run_dir
+from chaos_workbench.engine.errors import RunAborted, RunError, RunInterrupted
+from chaos_workbench.engine.runner import RunOptions, default_run_dir
 from chaos_workbench.engine.session import RunOutcome, run_suite_blocking
 from chaos_workbench.experiments.loader import load_suite
 from chaos_workbench.model import FaultResult, RunRecord
 from chaos_workbench.reports import print_scorecard, write_report
 from chaos_workbench.store import DEFAULT_DB_PATH, RunStore
 
-__all__ = ["RunAborted", "RunInterrupted", "RunOptions", "RunOutcome", "run_suite"]
-
-
-class RunInterrupted(Exception):
-    """SIGINT or SIGTERM stopped the run; every applied fault was reverted first."""
-
-    def __init__(self, outcome: RunOutcome) -> None:
-        self.outcome = outcome
-        super().__init__(f"run interrupted by {outcome.stopped_by}")
+__all__ = ["RunAborted", "RunError", "RunInterrupted", "RunOptions", "RunOutcome", "run_suite"]
 
 
 def _progress(

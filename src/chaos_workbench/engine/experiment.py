@@ -25,8 +25,9 @@ from chaos_workbench.analysis.impact import (
 from chaos_workbench.analysis.significance import assess_change
 from chaos_workbench.engine.feed import WindowFeed
 from chaos_workbench.engine.journal import Journal
+from chaos_workbench.errors import WorkbenchError
 from chaos_workbench.experiments.schema import ExperimentSpec, Slo, Suite
-from chaos_workbench.faults import Fault, FaultContext, FaultError
+from chaos_workbench.faults import Fault, FaultContext
 from chaos_workbench.faults import registry as fault_registry
 from chaos_workbench.model import (
     ExperimentStatus,
@@ -164,7 +165,7 @@ class ExperimentRunner:
                 self.journal.write("inject", experiment=spec.name, fault=fault.describe())
                 self.on_phase(spec.name, "fault")
                 await fault.apply()
-            except FaultError as exc:
+            except WorkbenchError as exc:  # a fault's, a process's or the host's refusal
                 apply_error = str(exc)
             except Exception as exc:  # a broken fault fails its experiment, not the suite
                 apply_error = f"{type(exc).__name__}: {exc}"

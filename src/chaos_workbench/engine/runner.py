@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from chaos_workbench.engine.errors import RunAborted
 from chaos_workbench.engine.experiment import ExperimentRunner
 from chaos_workbench.engine.feed import FeedClosed, WindowFeed
 from chaos_workbench.engine.guardrails import GuardrailWatch
@@ -50,17 +51,6 @@ DEFAULT_RUNS_DIR = Path(".cwb") / "runs"
 # (a wrong port that accepts but never speaks HTTP) is not going to answer.
 PROXY_API_ANSWER_S = 5.0
 AnyProbeSpec = PostgresProbeSpec | ValkeyProbeSpec | NatsProbeSpec | TcpProbeSpec
-
-
-class RunAborted(Exception):
-    """The run could not start (a refused fault, a process that would not start, ...).
-
-    ``exit_code`` is 2 for a mistake in the suite (a refused target), 1 otherwise.
-    """
-
-    def __init__(self, message: str, *, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ that a user fixes the file in one pass instead of one error per run::
 
 Exceptions::
 
-    SuiteError        the file could not be read, parsed or validated (``.problems`` says where)
+    SuiteError (WorkbenchError)  the file could not be read, parsed or validated (``.problems`` says where)
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from chaos_workbench.errors import WorkbenchError
 
 __all__ = ["Problem", "SuiteError"]
 
@@ -34,7 +36,7 @@ class Problem(BaseModel):
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 
-class SuiteError(Exception):
+class SuiteError(WorkbenchError):
     """A suite file could not be read, parsed or validated; ``problems`` lists every mistake."""
 
     def __init__(self, problems: Iterable[Problem]) -> None:

@@ -38,14 +38,10 @@ from chaos_workbench.experiments.references import (
     loc_to_path,
     reference_problems,
 )
-from chaos_workbench.experiments.schema import (
-    BlastRadius,
-    FaultField,
-    Suite,
-    split_host_port,
-)
+from chaos_workbench.experiments.schema import BlastRadius, FaultField, Suite
 from chaos_workbench.faults import FaultParams
 from chaos_workbench.faults import registry as fault_registry
+from chaos_workbench.host.address import split_host_port
 from chaos_workbench.probes.spec import (
     NatsProbeSpec,
     PostgresProbeSpec,

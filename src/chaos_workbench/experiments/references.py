@@ -8,12 +8,12 @@ the loader can run them on a file whose other parts are invalid and report every
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from chaos_workbench.faults.base import Reference
+from chaos_workbench.host.address import host_is_loopback, split_host_port
 
 if TYPE_CHECKING:
     from chaos_workbench.experiments.schema import Suite
@@ -23,32 +23,9 @@ __all__ = [
     "Loc",
     "ReferenceProblem",
     "SuiteOutline",
-    "host_is_loopback",
     "loc_to_path",
     "reference_problems",
-    "split_host_port",
 ]
-
-
-def split_host_port(address: str) -> tuple[str, int]:
-    """``"127.0.0.1:8080"`` or ``"[::1]:8080"`` → (host, port); ValueError if malformed."""
-    host, sep, port_text = address.rpartition(":")
-    if not sep or not host or not port_text.isdigit():
-        raise ValueError(f"expected host:port, got {address!r}")
-    port = int(port_text)
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port must be 0..65535, got {port}")
-    return host.strip("[]"), port
-
-
-def host_is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and ``localhost``."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 DEFER_REFERENCES = "defer_reference_checks"

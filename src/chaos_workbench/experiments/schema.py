@@ -3,12 +3,16 @@
 A suite names the service, the traffic that measures it, the SLO that defines "healthy",
 the proxies and processes the workbench may act on, and the experiments. Faults are
 validated by their own parameter models, looked up by ``type`` in the fault registry.
+
+Each package owns the models of its section — ``traffic.spec`` (traffic, requests, stages),
+``processes.spec`` (processes, readiness), ``analysis.spec`` (SLO, impact thresholds,
+expectations), ``probes.spec`` (probes) — and this module composes them into
+:class:`Suite`. Their names are re-exported here, where users have always imported them.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Annotated
 
 from pydantic import (
     BaseModel,
@@ -22,19 +26,19 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from chaos_workbench.analysis.spec import Expectations, ImpactThresholds, Slo
 from chaos_workbench.experiments.references import (
     DEFER_REFERENCES,
     SuiteOutline,
-    host_is_loopback,
     loc_to_path,
     reference_problems,
-    split_host_port,
 )
 from chaos_workbench.faults import FaultParams
 from chaos_workbench.faults import registry as fault_registry
-from chaos_workbench.model import ImpactLevel
+from chaos_workbench.host.address import host_is_loopback, split_host_port
 from chaos_workbench.probes.spec import ProbeSpec
-from chaos_workbench.traffic.spec import StageSpec
+from chaos_workbench.processes.spec import ProcessSpec, ReadinessSpec
+from chaos_workbench.traffic.spec import RequestSpec, StageSpec, TrafficSpec
 
 __all__ = [
     "BlastRadius",
@@ -48,6 +52,7 @@ __all__ = [
     "ReadinessSpec",
     "RequestSpec",
     "Slo",
+    "StageSpec",
     "Suite",
     "TrafficSpec",
     "host_is_loopback",
@@ -64,80 +69,6 @@ def _address(value: str) -> str:
     return value
 
 
-class RequestSpec(_Model):
-    """One entry of the request mix."""
-
-    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
-    path: str = Field(default="/", pattern=r"^/")
-    weight: float = Field(default=1.0, gt=0)
-    headers: dict[str, str] = Field(default_factory=dict)
-    json_body: Any = Field(default=None, alias="json")
-    body: str | None = None
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-
-class TrafficSpec(_Model):
-    """HTTP load that measures the service for the whole run (see docs/traffic.md).
-
-    Open loop by default: requests leave at ``rate_per_s`` (or along ``stages``) whatever the
-    service does, and latency counts from each request's intended send time. ``mode:
-    closed`` runs ``users`` concurrent users instead (each waits for its answer; this hides
-    stalls and exists for comparison). ``connections`` bounds the keep-alive pool (automatic
-    when unset: it grows to rate × latency). Bodies, paths and headers may use the templates
-    ``{{counter}}`` and ``{{random_id}}`` (from the run's seeded RNG).
-    """
-
-    url: str = Field(description="Base URL of the service, e.g. http://127.0.0.1:8080")
-    rate_per_s: float = Field(default=50.0, gt=0, le=1_000_000)
-    arrival: Literal["constant", "poisson"] = "constant"
-    timeout_ms: float = Field(default=2000.0, gt=0)
-    connect_timeout_ms: float = Field(default=1000.0, gt=0)
-    connections: int | None = Field(default=None, gt=0, le=10_000)
-    mode: Literal["open", "closed"] = "open"
-    users: int | None = Field(default=None, gt=0, le=10_000)
-    stages: tuple[StageSpec, ...] = ()
-    verify_tls: bool = True
-    ca_file: str | None = None
-    requests: tuple[RequestSpec, ...] = Field(default=(RequestSpec(),), min_length=1)
-
-    @model_validator(mode="after")
-    def _check_mode(self) -> TrafficSpec:
-        if self.mode == "closed" and self.stages:
-            raise ValueError("stages shape an open-loop rate; closed mode uses 'users'")
-        if self.mode == "open" and self.users is not None:
-            raise ValueError("'users' is for mode: closed (open loop uses rate_per_s)")
-        return self
-
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
-        return value.rstrip("/")
-
-
-class Slo(_Model):
-    """What "healthy" means, checked on every window."""
-
-    success_ratio: float = Field(default=0.99, gt=0, le=1)
-    p99_ms: float | None = Field(default=None, gt=0)
-
-
-class ImpactThresholds(_Model):
-    """Success ratios that separate degraded, partial and full outage (see docs/analysis.md)."""
-
-    partial_outage_below: float = Field(default=0.90, gt=0, le=1)
-    full_outage_below: float = Field(default=0.10, ge=0, lt=1)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> ImpactThresholds:
-        if self.full_outage_below >= self.partial_outage_below:
-            raise ValueError("full_outage_below must be lower than partial_outage_below")
-        return self
-
-
 class ProxySpec(_Model):
     """A fault proxy between the service and one dependency."""
 
@@ -152,34 +83,6 @@ class ProxySpec(_Model):
         return _address(value)
 
 
-class ReadinessSpec(_Model):
-    """How to tell that a (re)started process is ready to serve."""
-
-    port: int | None = Field(default=None, gt=0, le=65535)
-    host: str = "127.0.0.1"
-    command: tuple[str, ...] | None = None
-    log_line: str | None = None
-    timeout_s: float = Field(default=30.0, gt=0)
-
-
-class ProcessSpec(_Model):
-    """A process the workbench may act on: one it starts and supervises, or one by pid file."""
-
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    command: tuple[str, ...] | None = None
-    pid_file: str | None = None
-    cwd: str | None = None
-    env: dict[str, str] = Field(default_factory=dict)
-    ready: ReadinessSpec = Field(default_factory=ReadinessSpec)
-    memory_limit_mb: int | None = Field(default=None, gt=0)
-
-    @model_validator(mode="after")
-    def _command_or_pid_file(self) -> ProcessSpec:
-        if (self.command is None) == (self.pid_file is None):
-            raise ValueError("give exactly one of 'command' (start and supervise) or 'pid_file'")
-        return self
-
-
 class Defaults(_Model):
     """Phase durations and analysis settings every experiment inherits."""
 
@@ -188,13 +91,6 @@ class Defaults(_Model):
     recovery_timeout_s: float = Field(default=30.0, gt=0)
     window_ms: int = Field(default=250, ge=10, le=60_000)
     stable_windows: int = Field(default=3, ge=1, le=1000)
-
-
-class Expectations(_Model):
-    """What the experiment must show to pass."""
-
-    max_impact: ImpactLevel = ImpactLevel.FULL_OUTAGE
-    recovery_within_s: float | None = Field(default=None, ge=0)
 
 
 def _parse_fault(value: object, info: ValidationInfo) -> object:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chaos_workbench.faults.base import Fault, FaultContext, FaultError, P
-from chaos_workbench.processes._spawn import TAG_ENV
+from chaos_workbench.host.spawn import TAG_ENV
 from chaos_workbench.safety.actions import KillTagged, RevertAction
 
 __all__ = [

@@ -21,12 +21,11 @@ import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import psutil
 from pydantic import Field, model_validator
 
-from chaos_workbench.faults import _cgroups as cg
 from chaos_workbench.faults.base import (
     FaultContext,
     FaultError,
@@ -35,6 +34,7 @@ from chaos_workbench.faults.base import (
     ProcessControl,
     Reference,
 )
+from chaos_workbench.host import cgroups as cg
 
 __all__ = [
     "SupervisorLike",
@@ -65,6 +65,14 @@ class SupervisorLike(ProcessControl, Protocol):
     async def stop(self, name: str, grace_s: float = 5.0) -> None: ...
 
     async def start(self, name: str, *, extra_env: Mapping[str, str] | None = None) -> None: ...
+
+
+if TYPE_CHECKING:
+    from chaos_workbench.processes.supervisor import Supervisor
+
+    def _conforms(supervisor: Supervisor) -> SupervisorLike:
+        """Never called: mypy checks here that the supervisor has everything faults use."""
+        return supervisor
 
 
 def parse_signal(value: object) -> str:

@@ -19,7 +19,7 @@ the suite may not touch, so nothing is half-applied.
 
 Exceptions::
 
-    FaultError                 a fault could not be applied or reverted (reason in the message)
+    FaultError (WorkbenchError) a fault could not be applied or reverted (reason in the message)
     └── FaultRefused           the suite does not allow the target (blast radius, floors)
 """
 
@@ -30,14 +30,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chaos_workbench.errors import WorkbenchError
+from chaos_workbench.host.spawn import LaunchSpec
 from chaos_workbench.model import FaultType
-
-if TYPE_CHECKING:
-    from chaos_workbench.safety.actions import RevertAction
+from chaos_workbench.safety.actions import RevertAction
 
 __all__ = [
     "Fault",
@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 
-class FaultError(Exception):
+class FaultError(WorkbenchError):
     """A fault could not be applied or reverted; the message says why."""
 
 
@@ -122,8 +122,8 @@ class ProcessControl(Protocol):
         """Start (or restart) a declared process and wait until it is ready."""
         ...
 
-    def revert_start_action(self, name: str) -> RevertAction:
-        """The watchdog's way to start this process again."""
+    def launch_spec(self, name: str) -> LaunchSpec:
+        """How the watchdog starts this process again (see ``StartProcess.of``)."""
         ...
 
 

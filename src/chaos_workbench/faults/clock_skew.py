@@ -33,9 +33,9 @@ from chaos_workbench.faults.base import (
     Reference,
 )
 from chaos_workbench.faults.registry import register
+from chaos_workbench.host.spawn import TAG_ENV
 from chaos_workbench.model import FaultType
-from chaos_workbench.processes._spawn import TAG_ENV
-from chaos_workbench.safety.actions import KillTagged, RevertAction
+from chaos_workbench.safety.actions import KillTagged, RevertAction, StartProcess
 
 __all__ = ["INSTALL_HINT", "ClockSkew", "ClockSkewParams", "find_libfaketime"]
 
@@ -118,7 +118,7 @@ class ClockSkew(Fault[ClockSkewParams]):
 
     def revert_actions(self) -> Sequence[RevertAction]:
         # Kill the skewed process (found by its tag), then start the normal one.
-        start = self.ctx.require_processes().revert_start_action(self.params.process)
+        start = StartProcess.of(self.ctx.require_processes().launch_spec(self.params.process))
         return (KillTagged(tag=self.tag), start)
 
     def describe(self) -> str:

@@ -15,7 +15,6 @@ from typing import Literal
 
 from pydantic import Field
 
-from chaos_workbench.faults import _cgroups as cg
 from chaos_workbench.faults._helpers import (
     HelperFault,
     lifetime_s,
@@ -28,6 +27,7 @@ from chaos_workbench.faults.base import (
     Reference,
 )
 from chaos_workbench.faults.registry import register
+from chaos_workbench.host import cgroups as cg
 from chaos_workbench.model import FaultType
 
 __all__ = ["CpuPressure", "CpuPressureParams"]

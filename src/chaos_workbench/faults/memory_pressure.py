@@ -18,7 +18,6 @@ from typing import Literal
 import psutil
 from pydantic import Field, model_validator
 
-from chaos_workbench.faults import _cgroups as cg
 from chaos_workbench.faults._helpers import (
     HelperFault,
     lifetime_s,
@@ -33,6 +32,7 @@ from chaos_workbench.faults.base import (
     Reference,
 )
 from chaos_workbench.faults.registry import register
+from chaos_workbench.host import cgroups as cg
 from chaos_workbench.model import FaultType
 
 __all__ = ["MemoryPressure", "MemoryPressureParams", "host_floor_size_bytes"]

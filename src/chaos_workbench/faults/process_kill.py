@@ -30,7 +30,7 @@ from chaos_workbench.faults._targets import (
 from chaos_workbench.faults.base import Fault, FaultError, FaultRefused
 from chaos_workbench.faults.registry import register
 from chaos_workbench.model import FaultType
-from chaos_workbench.safety.actions import RevertAction, SignalProcess
+from chaos_workbench.safety.actions import RevertAction, SignalProcess, StartProcess
 
 __all__ = ["ProcessKill", "ProcessKillParams"]
 
@@ -145,7 +145,7 @@ class ProcessKill(Fault[ProcessKillParams]):
                     )
                 )
             elif self._restarts and target.name and processes is not None:
-                actions.append(processes.revert_start_action(target.name))
+                actions.append(StartProcess.of(processes.launch_spec(target.name)))
         return actions
 
     def describe(self) -> str:

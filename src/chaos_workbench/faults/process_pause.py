@@ -19,7 +19,6 @@ from typing import Literal
 import psutil
 from pydantic import Field
 
-from chaos_workbench.faults import _cgroups as cg
 from chaos_workbench.faults._targets import (
     SupervisorLike,
     Target,
@@ -30,6 +29,7 @@ from chaos_workbench.faults._targets import (
 )
 from chaos_workbench.faults.base import Fault, FaultError
 from chaos_workbench.faults.registry import register
+from chaos_workbench.host import cgroups as cg
 from chaos_workbench.model import FaultType
 from chaos_workbench.safety.actions import RevertAction, SignalProcess, ThawCgroup
 
@@ -86,7 +86,10 @@ class ProcessPause(Fault[ProcessPauseParams]):
         group = self._freezer_group()
         if group is not None:
             self._freezer = group
-            await asyncio.to_thread(cg.freeze, group)
+            try:
+                await asyncio.to_thread(cg.freeze, group)
+            except cg.CgroupUnavailable as exc:  # the host's error, in the fault's terms
+                raise FaultError(str(exc)) from exc
             return
         self._stopped = list(targets)
         procs = [p for t in targets for p in reversed(_tree(t.pid))]  # children first

@@ -20,7 +20,7 @@ from chaos_workbench.faults._targets import require_supervisor
 from chaos_workbench.faults.base import Fault, FaultParams, FaultRefused, Reference
 from chaos_workbench.faults.registry import register
 from chaos_workbench.model import FaultType
-from chaos_workbench.safety.actions import RevertAction
+from chaos_workbench.safety.actions import RevertAction, StartProcess
 
 __all__ = ["ProcessRestart", "ProcessRestartParams"]
 
@@ -71,7 +71,7 @@ class ProcessRestart(Fault[ProcessRestartParams]):
             await supervisor.start(self.params.process)
 
     def revert_actions(self) -> Sequence[RevertAction]:
-        return (self.ctx.require_processes().revert_start_action(self.params.process),)
+        return (StartProcess.of(self.ctx.require_processes().launch_spec(self.params.process)),)
 
     def describe(self) -> str:
         took = f", ready after {self.restart_ms:.0f} ms" if self.restart_ms is not None else ""

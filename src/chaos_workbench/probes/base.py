@@ -11,7 +11,7 @@ Errors never escape a probe: each is classified into an ``ErrorKind`` by the pro
 (``classify``), with the generic rules of :func:`classify_os_error` underneath.
 
 The pacing itself (plan, timer, sweep, windows, lifecycle) is the load driver's, shared
-through :class:`chaos_workbench.traffic._paced.PacedDriver`; this module holds only how one
+through :class:`chaos_workbench.traffic.paced.PacedDriver`; this module holds only how one
 probe runs, waits its turn and is classified.
 """
 
@@ -23,7 +23,7 @@ import random
 import time
 from collections import deque
 
-from chaos_workbench.traffic._paced import PacedDriver
+from chaos_workbench.traffic.paced import PacedDriver
 from chaos_workbench.traffic.schedule import RateProfile
 from chaos_workbench.traffic.window import ErrorKind
 

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from chaos_workbench.host.address import split_host_port
+
 __all__ = [
     "NatsProbeSpec",
     "PostgresProbeSpec",
@@ -85,13 +87,12 @@ class TcpProbeSpec(_ProbeBase):
     @field_validator("address")
     @classmethod
     def _check_address(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"expected host:port, got {value!r}")
+        if split_host_port(value).port == 0:
+            raise ValueError(f"expected host:port with a port from 1 to 65535, got {value!r}")
         return value
 
     def target(self) -> tuple[str, str]:
-        return "address", self.address.rpartition(":")[0].strip("[]")
+        return "address", split_host_port(self.address).host
 
 
 ProbeSpec = Annotated[

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from chaos_workbench.host.address import split_host_port
 from chaos_workbench.probes.base import Prober, classify_os_error
 from chaos_workbench.probes.spec import TcpProbeSpec
 from chaos_workbench.traffic.window import ErrorKind
@@ -17,9 +18,7 @@ class TcpProber(Prober):
 
     def __init__(self, spec: TcpProbeSpec) -> None:
         self.spec = spec
-        host, _, port = spec.address.rpartition(":")
-        self._host = host.strip("[]")
-        self._port = int(port)
+        self._host, self._port = split_host_port(spec.address)
 
     async def call(self) -> None:
         _, writer = await asyncio.open_connection(self._host, self._port)

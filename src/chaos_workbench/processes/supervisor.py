@@ -10,7 +10,7 @@ declared by ``pid_file`` are adopted: watched, never started or stopped.
 
 Exceptions::
 
-    SupervisorError (FaultError)      a process could not be started, stopped or found
+    SupervisorError (WorkbenchError)  a process could not be started, stopped or found
     ├── UnknownProcess                the suite declares no process by that name
     └── ProcessNotReady               it started but did not become ready in time
 """
@@ -28,11 +28,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-from chaos_workbench.experiments.schema import ProcessSpec, ReadinessSpec
-from chaos_workbench.faults import _cgroups as cg
-from chaos_workbench.faults._targets import SupervisorLike
-from chaos_workbench.faults.base import FaultError, ProcessControl
-from chaos_workbench.processes._spawn import (
+from chaos_workbench.errors import WorkbenchError
+from chaos_workbench.host import cgroups as cg
+from chaos_workbench.host.spawn import (
+    LaunchSpec,
     cgroup_prefix,
     port_open_async,
     process_running,
@@ -40,14 +39,14 @@ from chaos_workbench.processes._spawn import (
     wrap_in_cgroups,
     write_pid_file,
 )
-from chaos_workbench.safety.actions import StartProcess
+from chaos_workbench.processes.spec import ProcessSpec, ReadinessSpec
 
 __all__ = ["ProcessNotReady", "Supervisor", "SupervisorError", "UnknownProcess"]
 
 _POLL_S = 0.05  # readiness poll: fine enough for recovery-time figures, cheap on 2 cores
 
 
-class SupervisorError(FaultError):
+class SupervisorError(WorkbenchError):
     """A supervised process could not be started, stopped or found."""
 
 
@@ -299,14 +298,14 @@ class Supervisor:
             managed.cgroups.clear()
             managed.cgroups_tried = False
 
-    def revert_start_action(self, name: str) -> StartProcess:
-        """The watchdog's way to start this process again, exactly as the supervisor would."""
+    def launch_spec(self, name: str) -> LaunchSpec:
+        """How another process (the watchdog) starts this one again, as the supervisor would."""
         managed = self._get(name)
         spec = managed.spec
         if spec.command is None:
             raise SupervisorError(f"process {name!r} is adopted; the workbench cannot restart it")
         self._ensure_cgroups(managed)
-        return StartProcess(
+        return LaunchSpec(
             name=name,
             command=spec.command,
             cwd=spec.cwd,
@@ -378,11 +377,6 @@ def _tail(path: Path, lines: int = 10) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
-
-
-def _conforms(supervisor: Supervisor) -> tuple[ProcessControl, SupervisorLike]:
-    """Never called: mypy checks here that Supervisor satisfies both protocols."""
-    return supervisor, supervisor
 
 
 async def _reap(process: asyncio.subprocess.Process, timeout_s: float = 5.0) -> None:

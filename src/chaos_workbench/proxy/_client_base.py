@@ -6,21 +6,22 @@ here so neither module imports the other. Import them from ``chaos_workbench.pro
 
 Exceptions::
 
-    ProxyClientError            the control API could not do what was asked
+    ProxyClientError (WorkbenchError)  the control API could not do what was asked
     ├── ProxyApiError           the API answered with an error status (``status``, ``message``)
     └── ProxyApiUnreachable     no answer: connection refused, reset or timed out
 """
 
 from __future__ import annotations
 
-from chaos_workbench import __version__
+from chaos_workbench._version import __version__
+from chaos_workbench.errors import WorkbenchError
 
 __all__ = ["USER_AGENT", "ProxyApiError", "ProxyApiUnreachable", "ProxyClientError"]
 
 USER_AGENT = f"chaos-workbench/{__version__}"  # never "Mozilla/...": Toxiproxy answers 403
 
 
-class ProxyClientError(Exception):
+class ProxyClientError(WorkbenchError):
     """The control API could not do what was asked."""
 
 

@@ -36,7 +36,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from chaos_workbench import __version__
+from chaos_workbench._version import __version__
 from chaos_workbench.proxy import errors
 from chaos_workbench.proxy._api_json import (
     Body,

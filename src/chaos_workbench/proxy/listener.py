@@ -17,29 +17,18 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaos_workbench.host.address import join_host_port, split_host_port
 from chaos_workbench.proxy.errors import ListenFailed
 from chaos_workbench.proxy.link import Link
 from chaos_workbench.proxy.models import ProxyStats, Stream, ToxicActionCount, ToxicInfo
 from chaos_workbench.proxy.timing import Clock
 from chaos_workbench.proxy.toxics.base import Toxic
 
-__all__ = ["ActionCounter", "ProxyRuntime", "ToxicEntry", "split_address"]
+__all__ = ["ActionCounter", "ProxyRuntime", "ToxicEntry"]
 
 _link_ids = itertools.count(1)
 # Enough for 10,000 clients connecting at once (the kernel caps it at somaxconn anyway).
 _BACKLOG = 4096
-
-
-def split_address(address: str) -> tuple[str, int]:
-    """``"host:port"`` / ``"[::1]:port"`` / ``":port"`` → (host, port); ValueError if bad."""
-    host, sep, port_text = address.rpartition(":")
-    if not sep or not port_text.isdigit() or int(port_text) > 65535:
-        raise ValueError(f"expected host:port, got {address!r}")
-    return host.strip("[]"), int(port_text)
-
-
-def join_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class ActionCounter:
@@ -96,8 +85,8 @@ class ProxyRuntime:
             return
         loop = asyncio.get_running_loop()
         try:
-            host, port = split_address(self.listen)
-            split_address(self.upstream)
+            host, port = split_host_port(self.listen, allow_empty_host=True)
+            split_host_port(self.upstream, allow_empty_host=True)
         except ValueError as exc:
             raise ListenFailed(str(exc)) from None
         bind_host = host or "0.0.0.0"
@@ -119,7 +108,7 @@ class ProxyRuntime:
         except OSError as exc:
             raise ListenFailed(f"listen tcp {self.listen}: {exc.strerror or exc}") from None
         bound = server.sockets[0].getsockname()
-        self.listen = join_address(str(bound[0]), int(bound[1]))
+        self.listen = join_host_port(str(bound[0]), int(bound[1]))
         self._server = server
         self._upstream_addr = None
         self.enabled = True
@@ -172,7 +161,7 @@ class ProxyRuntime:
         link.upstream_connected()
 
     async def _resolve_upstream(self) -> tuple[str, int]:
-        host, port = split_address(self.upstream)
+        host, port = split_host_port(self.upstream, allow_empty_host=True)
         try:
             ipaddress.ip_address(host)
         except ValueError:

@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from chaos_workbench.host.address import join_host_port, split_host_port
 from chaos_workbench.proxy.errors import (
     ApiError,
     BadRequestBody,
@@ -35,7 +36,7 @@ from chaos_workbench.proxy.errors import (
     ToxicAlreadyExists,
     ToxicNotFound,
 )
-from chaos_workbench.proxy.listener import ProxyRuntime, ToxicEntry, join_address, split_address
+from chaos_workbench.proxy.listener import ProxyRuntime, ToxicEntry
 from chaos_workbench.proxy.models import (
     ProxyInfo,
     ProxySpec,
@@ -349,7 +350,7 @@ class ProxyManager:
 def _check_address(address: str) -> None:
     """``ListenFailed`` (500, as the runtime would answer) unless ``address`` is host:port."""
     try:
-        split_address(address)
+        split_host_port(address, allow_empty_host=True)
     except ValueError as exc:
         raise ListenFailed(str(exc)) from None
 
@@ -365,7 +366,7 @@ async def _probe_listen(
     collects the addresses of one request, so two entries cannot take the same one.
     """
     try:
-        host, port = split_address(listen)
+        host, port = split_host_port(listen, allow_empty_host=True)
     except ValueError as exc:
         raise ListenFailed(str(exc)) from None
     if port == 0:
@@ -380,7 +381,7 @@ async def _probe_listen(
     infos.sort(key=lambda i: i[0] != socket.AF_INET)
     family, kind, proto, _, address = infos[0]
     # Go names the resolved address, or ":port" for every interface.
-    shown = join_address(str(address[0]), port) if host else f":{port}"
+    shown = join_host_port(str(address[0]), port) if host else f":{port}"
     key = (str(address[0]), port)
     try:
         if claimed is not None and key in claimed:

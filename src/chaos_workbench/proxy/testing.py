@@ -11,6 +11,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+from chaos_workbench.host.address import split_host_port
+
 __all__ = ["Upstream", "echo_handler", "open_client", "roundtrip_ms", "serve"]
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -71,8 +73,8 @@ async def serve(handler: Handler = echo_handler) -> AsyncIterator[Upstream]:
 
 async def open_client(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """Connect to ``host:port``."""
-    host, port = address.rsplit(":", 1)
-    return await asyncio.open_connection(host.strip("[]"), int(port), limit=_LIMIT)
+    host, port = split_host_port(address)
+    return await asyncio.open_connection(host, port, limit=_LIMIT)
 
 
 async def roundtrip_ms(

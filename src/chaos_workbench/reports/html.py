@@ -13,7 +13,7 @@ from importlib import resources
 import jinja2
 from markupsafe import Markup
 
-from chaos_workbench import __version__
+from chaos_workbench._version import __version__
 from chaos_workbench.model import FaultResult, RunRecord
 from chaos_workbench.reports._format import (
     fault_label,

@@ -1,19 +1,14 @@
 """The JSON report: the full run record, and the design sketch's ``report()`` dict.
 
 The file holds every field of :class:`RunRecord`, computed ones included (``grade``,
-``success_ratio``) so that readers need not recompute them; :func:`from_json` drops those
-again before validating, since the models forbid unknown keys.
+``success_ratio``) so that readers need not recompute them; reading it back is the model's
+own job (``RunRecord.model_validate_json``: each model drops its computed fields itself).
 """
 
 from __future__ import annotations
 
-import json
-import types
-import typing
 from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel
 
 from chaos_workbench.model import RunRecord
 
@@ -27,7 +22,7 @@ def to_json(record: RunRecord) -> str:
 
 def from_json(text: str) -> RunRecord:
     """Read a record written by :func:`to_json` (computed fields are ignored)."""
-    return RunRecord.model_validate(_strip_computed(RunRecord, json.loads(text)))
+    return RunRecord.model_validate_json(text)
 
 
 def write_json(record: RunRecord, path: Path) -> None:
@@ -78,31 +73,3 @@ def report_dict(record: RunRecord) -> dict[str, Any]:
             for r in record.results
         ],
     }
-
-
-def _strip_computed(model: type[BaseModel], data: Any) -> Any:
-    """``data`` without the model's computed fields, recursively through nested models."""
-    if not isinstance(data, dict):
-        return data
-    out = {k: v for k, v in data.items() if k not in model.model_computed_fields}
-    for name, field in model.model_fields.items():
-        if name in out:
-            out[name] = _strip_value(field.annotation, out[name])
-    return out
-
-
-def _strip_value(annotation: Any, value: Any) -> Any:
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        for member in typing.get_args(annotation):
-            if isinstance(member, type) and issubclass(member, BaseModel):
-                return _strip_computed(member, value)
-        return value
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return _strip_computed(annotation, value)
-    args = typing.get_args(annotation)
-    if origin in (tuple, list) and args and isinstance(value, list):
-        return [_strip_value(args[0], item) for item in value]
-    if origin is dict and len(args) == 2 and isinstance(value, dict):
-        return {k: _strip_value(args[1], v) for k, v in value.items()}
-    return value

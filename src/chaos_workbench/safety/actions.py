@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chaos_workbench.host.spawn import LaunchSpec
+
 __all__ = [
     "DeletePath",
     "KillProcess",
@@ -101,20 +103,18 @@ class RemoveCgroup(_Action):
     path: str
 
 
-class StartProcess(_Action):
-    """Start a supervised process again (after a kill) unless it is already running."""
+class StartProcess(LaunchSpec):
+    """Start a supervised process again (after a kill) unless it is already running.
+
+    The fields are the supervisor's :class:`~chaos_workbench.host.spawn.LaunchSpec`:
+    ``StartProcess.of(supervisor.launch_spec(name))``.
+    """
 
     action: Literal["start_process"] = "start_process"
-    name: str
-    command: tuple[str, ...]
-    cwd: str | None = None
-    env: dict[str, str] = Field(default_factory=dict)
-    pid_file: str | None = None  # where the new pid is written for the supervisor to adopt
-    ready_port: int | None = None
-    ready_host: str = "127.0.0.1"
-    log_path: str | None = None
-    cgroups: tuple[str, ...] = ()  # cgroup directories the new process is placed into
-    ready_timeout_s: float = Field(default=30.0, gt=0)
+
+    @classmethod
+    def of(cls, launch: LaunchSpec) -> StartProcess:
+        return cls(**launch.model_dump())
 
 
 RevertAction = Annotated[

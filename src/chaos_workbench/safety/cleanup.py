@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chaos_workbench.faults import _cgroups as cg
-from chaos_workbench.processes._spawn import cgroup_prefix, process_running, read_pid_file
+from chaos_workbench.host import cgroups as cg
+from chaos_workbench.host.spawn import cgroup_prefix, process_running, read_pid_file
 from chaos_workbench.safety.executor import Outcome, execute
 from chaos_workbench.safety.leases import (
     append_journal,

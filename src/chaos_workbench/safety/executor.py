@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from chaos_workbench.faults import _cgroups as cg
-from chaos_workbench.processes._spawn import (
+from chaos_workbench.host import cgroups as cg
+from chaos_workbench.host.spawn import (
     TAG_ENV,
     process_running,
     read_pid_file,

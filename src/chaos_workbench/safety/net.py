@@ -21,7 +21,7 @@ renewal task starts a new one.
 
 Exceptions::
 
-    SafetyError          the watchdog could not be started (the run must not inject faults)
+    SafetyError (WorkbenchError)  the watchdog could not be started (the run must not inject faults)
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from types import TracebackType
 
 import psutil
 
+from chaos_workbench.errors import WorkbenchError
 from chaos_workbench.safety.actions import RevertAction
 from chaos_workbench.safety.cleanup import CleanupReport, clean_orphans, revert_run, run_dirs_under
 from chaos_workbench.safety.leases import (
@@ -60,7 +61,7 @@ __all__ = ["Lease", "SafetyError", "SafetyNet"]
 _WATCHDOG_START_TIMEOUT_S = 30.0  # a cold Python start on a loaded 2-core box can take seconds
 
 
-class SafetyError(Exception):
+class SafetyError(WorkbenchError):
     """The safety net could not be set up; no fault may be applied without it."""
 
 

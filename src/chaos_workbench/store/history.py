@@ -8,7 +8,7 @@ file from a newer version is refused rather than misread.
 
 Exceptions::
 
-    StoreError            the history cannot be opened, read or written
+    StoreError (WorkbenchError)  the history cannot be opened, read or written
     ├── RunNotFound       no run has that id (or id prefix)
     └── AmbiguousRunId    an id prefix matches more than one run
 """
@@ -24,8 +24,8 @@ from types import TracebackType
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from chaos_workbench.errors import WorkbenchError
 from chaos_workbench.model import RunRecord
-from chaos_workbench.reports.json_report import from_json
 
 __all__ = [
     "DEFAULT_DB_PATH",
@@ -59,7 +59,7 @@ CREATE INDEX IF NOT EXISTS runs_by_service ON runs (service, started_at);
 """
 
 
-class StoreError(Exception):
+class StoreError(WorkbenchError):
     """The history cannot be opened, read or written; the message says why."""
 
 
@@ -200,6 +200,6 @@ class RunStore:
                 "SELECT record_json FROM runs WHERE run_id = ?", (full_id,)
             ).fetchone()
         try:
-            return from_json(text)
+            return RunRecord.model_validate_json(text)
         except ValidationError as exc:
             raise StoreError(f"run {full_id!r} in {self.path} cannot be read: {exc}") from exc

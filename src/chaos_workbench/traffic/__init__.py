@@ -1,8 +1,8 @@
 """Traffic: open-loop HTTP load measured into windows by intended send time.
 
 ``LoadDriver`` is the engine's (and ``cwb load``'s) load generator; see docs/traffic.md.
-This module must not import ``experiments.schema`` at run time: the schema imports
-``traffic.spec``, which runs this ``__init__`` first.
+``traffic.spec`` holds the models of a suite's traffic section, ``traffic.paced`` the
+open-loop pacing the protocol probes share.
 """
 
 from __future__ import annotations

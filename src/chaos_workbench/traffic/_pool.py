@@ -1,7 +1,7 @@
 """The load driver's connection pool: where each request goes, what each outcome does.
 
 :class:`~chaos_workbench.traffic.driver.LoadDriver` gets the plan, the clock, the sweep and
-the run's lifecycle from :class:`._paced.PacedDriver`; this base class owns the keep-alive
+the run's lifecycle from :class:`.paced.PacedDriver`; this base class owns the keep-alive
 connections. A dispatched request takes an idle connection (LIFO), or opens a new one while
 the pool is below its bound (:func:`max_connections`), or waits in the pending queue. Each
 :class:`.http.Connection` reports back here (``on_response`` / ``on_failure`` /
@@ -24,16 +24,13 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from chaos_workbench.traffic.http import Connection, classify_connect_error
 from chaos_workbench.traffic.recorder import WindowRecorder
 from chaos_workbench.traffic.requests import RequestMix, Target
+from chaos_workbench.traffic.spec import TrafficSpec
 from chaos_workbench.traffic.stats import RequestRecord
 from chaos_workbench.traffic.window import ErrorKind
-
-if TYPE_CHECKING:  # the schema imports traffic.spec: a runtime import would be a cycle
-    from chaos_workbench.experiments.schema import TrafficSpec
 
 __all__ = ["DriverPool", "max_connections"]
 

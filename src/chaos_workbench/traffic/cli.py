@@ -26,9 +26,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from chaos_workbench.experiments.schema import RequestSpec, TrafficSpec
 from chaos_workbench.traffic.driver import LoadDriver
 from chaos_workbench.traffic.requests import Target
+from chaos_workbench.traffic.spec import RequestSpec, TrafficSpec
 from chaos_workbench.traffic.summary import LoadSummary, summarize
 from chaos_workbench.traffic.window import Window
 

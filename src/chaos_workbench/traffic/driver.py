@@ -6,7 +6,7 @@ time (:mod:`.recorder`). Its windows come out in order, each once it is final. T
 module holds what is specific to HTTP: the request mix, closed loop, the connection
 deadlines and pool trimming the sweep applies. The pool itself (dispatch, connection
 outcomes, its bound) is the base class in :mod:`._pool`; the plan, the timer, the sweep,
-the windows and the lifecycle, shared with the protocol probes, are in :mod:`._paced`.
+the windows and the lifecycle, shared with the protocol probes, are in :mod:`.paced`.
 
 Open loop (default): a timer dispatches every request whose intended time has come. A
 request takes an idle connection, or opens a new one while the pool is below its bound,
@@ -32,18 +32,15 @@ import dataclasses
 import math
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from chaos_workbench.traffic._paced import PacedDriver
 from chaos_workbench.traffic._pool import DriverPool, max_connections
 from chaos_workbench.traffic.http import ssl_context
+from chaos_workbench.traffic.paced import PacedDriver
 from chaos_workbench.traffic.requests import RequestMix, Target
 from chaos_workbench.traffic.schedule import RateProfile
+from chaos_workbench.traffic.spec import TrafficSpec
 from chaos_workbench.traffic.stats import DriverStats, RequestRecord
 from chaos_workbench.traffic.window import ErrorKind
-
-if TYPE_CHECKING:  # the schema imports traffic.spec: a runtime import would be a cycle
-    from chaos_workbench.experiments.schema import TrafficSpec
 
 __all__ = ["DriverStats", "LoadDriver", "RequestRecord"]
 

@@ -17,13 +17,10 @@ import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from chaos_workbench import __version__
-
-if TYPE_CHECKING:  # the schema imports traffic.spec: a runtime import here would be a cycle
-    from chaos_workbench.experiments.schema import RequestSpec
+from chaos_workbench._version import __version__
+from chaos_workbench.traffic.spec import RequestSpec
 
 __all__ = ["COUNTER", "RANDOM_ID", "PreparedRequest", "RequestMix", "Target"]
 

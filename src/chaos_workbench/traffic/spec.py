@@ -1,17 +1,23 @@
-"""Spec models the traffic section of a suite uses beyond ``TrafficSpec`` itself.
+"""The traffic section of a suite: the load that measures the service, and its request mix.
 
-Kept here (not in ``experiments/schema.py``) so the traffic package owns its vocabulary;
-the schema imports them. Only pydantic is imported: the schema module imports this one.
+The traffic package owns these models; ``experiments.schema`` composes them into a suite.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-__all__ = ["StageSpec"]
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = ["RequestSpec", "StageSpec", "TrafficSpec"]
 
 
-class StageSpec(BaseModel):
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StageSpec(_Spec):
     """One stage of a load profile: move linearly to ``rate_per_s`` over ``duration_s``.
 
     The first stage starts from the traffic's ``rate_per_s``; a stage whose rate equals the
@@ -19,7 +25,59 @@ class StageSpec(BaseModel):
     to 0 if you want it gentle).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     duration_s: float = Field(gt=0, le=7 * 24 * 3600)
     rate_per_s: float = Field(ge=0, le=1_000_000)
+
+
+class RequestSpec(_Spec):
+    """One entry of the request mix."""
+
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    path: str = Field(default="/", pattern=r"^/")
+    weight: float = Field(default=1.0, gt=0)
+    headers: dict[str, str] = Field(default_factory=dict)
+    json_body: Any = Field(default=None, alias="json")
+    body: str | None = None
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class TrafficSpec(_Spec):
+    """HTTP load that measures the service for the whole run (see docs/traffic.md).
+
+    Open loop by default: requests leave at ``rate_per_s`` (or along ``stages``) whatever the
+    service does, and latency counts from each request's intended send time. ``mode:
+    closed`` runs ``users`` concurrent users instead (each waits for its answer; this hides
+    stalls and exists for comparison). ``connections`` bounds the keep-alive pool (automatic
+    when unset: it grows to rate × latency). Bodies, paths and headers may use the templates
+    ``{{counter}}`` and ``{{random_id}}`` (from the run's seeded RNG).
+    """
+
+    url: str = Field(description="Base URL of the service, e.g. http://127.0.0.1:8080")
+    rate_per_s: float = Field(default=50.0, gt=0, le=1_000_000)
+    arrival: Literal["constant", "poisson"] = "constant"
+    timeout_ms: float = Field(default=2000.0, gt=0)
+    connect_timeout_ms: float = Field(default=1000.0, gt=0)
+    connections: int | None = Field(default=None, gt=0, le=10_000)
+    mode: Literal["open", "closed"] = "open"
+    users: int | None = Field(default=None, gt=0, le=10_000)
+    stages: tuple[StageSpec, ...] = ()
+    verify_tls: bool = True
+    ca_file: str | None = None
+    requests: tuple[RequestSpec, ...] = Field(default=(RequestSpec(),), min_length=1)
+
+    @model_validator(mode="after")
+    def _check_mode(self) -> TrafficSpec:
+        if self.mode == "closed" and self.stages:
+            raise ValueError("stages shape an open-loop rate; closed mode uses 'users'")
+        if self.mode == "open" and self.users is not None:
+            raise ValueError("'users' is for mode: closed (open loop uses rate_per_s)")
+        return self
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
+        return value.rstrip("/")

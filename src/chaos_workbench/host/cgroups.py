@@ -11,7 +11,7 @@ async callers use it directly, except the bounded waits, which the callers run i
 
 Exceptions::
 
-    CgroupUnavailable (FaultError)   the machine does not let us use the controller
+    CgroupUnavailable (HostError)    the machine does not let us use the controller
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from chaos_workbench.faults.base import FaultError
+from chaos_workbench.host import HostError
 
 __all__ = [
     "Cgroup",
@@ -48,7 +48,7 @@ Controller = Literal["memory", "cpu", "freezer"]
 _UNLIMITED_BYTES = 1 << 60
 
 
-class CgroupUnavailable(FaultError):
+class CgroupUnavailable(HostError):
     """The machine does not let us use this cgroup controller (the message says why)."""
 
 

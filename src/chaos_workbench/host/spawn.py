@@ -1,27 +1,38 @@
-"""Helpers shared by the supervisor and the watchdog to start a process the same way.
+"""Starting processes the same way from the supervisor and from the watchdog.
 
 A process that must live in cgroups has to be placed there *before* it runs its own code,
 or its first allocations (and any children it forks early) escape the limit. ``preexec_fn``
 would do it but is unsafe with threads; instead the command runs under a two-line
 ``/bin/sh`` wrapper that writes its own pid into each ``cgroup.procs`` and then ``exec``s
 the real command, so the pid stays the same and the process is in place from its first
-instruction. Readiness helpers live here too, in blocking and async forms.
+instruction. Readiness helpers live here too, in blocking and async forms, and
+:func:`die_with_parent` for helpers that must not outlive the process that started them.
+
+:class:`LaunchSpec` is everything needed to start a supervised process again from another
+process (the watchdog restarting a killed database while the controller hangs): the
+supervisor describes it, the safety net carries it in a lease file.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import hashlib
 import os
+import signal
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "TAG_ENV",
+    "LaunchSpec",
     "cgroup_prefix",
+    "die_with_parent",
     "port_open",
     "port_open_async",
     "process_running",
@@ -87,14 +98,58 @@ def process_running(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def wait_port(host: str, port: int, timeout_s: float) -> bool:
-    """Poll a port until it accepts or the timeout passes (blocking; for the watchdog)."""
+def wait_port(
+    host: str, port: int, timeout_s: float, *, alive: Callable[[], bool] | None = None
+) -> bool:
+    """Poll a port until it accepts (True), the timeout passes or ``alive()`` fails (False).
+
+    Blocking: for the watchdog and for launchers that have no event loop.
+    """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if port_open(host, port):
+        if port_open(host, port, timeout_s=0.2):
             return True
-        time.sleep(0.05)
+        if alive is not None and not alive():
+            return False
+        time.sleep(0.05)  # fast enough for a sub-second restart
     return False
+
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """A ``preexec_fn`` that makes the child receive SIGKILL when its parent dies.
+
+    Only for a parent without threads (``preexec_fn`` is unsafe with them). It runs after
+    the child's uid change (CPython applies ``user=`` first), which matters: the kernel
+    clears the parent-death signal whenever credentials change.
+    """
+
+    def _preexec() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return _preexec
+
+
+class LaunchSpec(BaseModel):
+    """How to start a supervised process again from outside the supervisor."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    command: tuple[str, ...]
+    cwd: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    pid_file: str | None = None  # where the new pid is written for the supervisor to adopt
+    ready_port: int | None = None
+    ready_host: str = "127.0.0.1"
+    log_path: str | None = None
+    cgroups: tuple[str, ...] = ()  # cgroup directories the new process is placed into
+    ready_timeout_s: float = Field(default=30.0, gt=0)
 
 
 def read_pid_file(path: str | Path) -> int | None:
