@@ -27,6 +27,7 @@ demo: $(DEMO_STAMP)
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports  # the layers in docs/architecture.md ([tool.importlinter])
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy

@@ -343,7 +343,7 @@ async def test_a_server_gone_by_the_end_of_the_run_leaves_a_note_not_a_crash(
 ) -> None:
     """Deleting the run's proxy on a server that has gone away is recorded, not raised: the
     run's results were measured already and must still be written."""
-    from chaos_workbench.engine.runner import _delete_proxy
+    from chaos_workbench.engine.proxies import _delete_proxy
     from chaos_workbench.proxy.client import ToxiproxyClient
 
     notes: list[str] = []

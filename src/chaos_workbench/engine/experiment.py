@@ -1,16 +1,17 @@
 """One experiment, for real: steady state → inject → hold → revert → recover → verdict.
 
 Traffic runs the whole time; this module only reads the window feed, applies and reverts
-the fault, and turns what was measured into a :class:`~chaos_workbench.model.FaultResult`.
-The revert runs whatever happens — success, a failed apply, an exception, cancellation
-(Ctrl-C, SIGTERM) — and cannot itself be interrupted half-way.
+the fault, and turns what was measured into a :class:`~chaos_workbench.model.FaultResult`
+(assembled in ``outcome``). Each phase is one method of :class:`ExperimentRunner`, and
+what a phase learns is written on the experiment's :class:`Trial`. The revert runs
+whatever happens — success, a failed apply, an exception, cancellation (Ctrl-C, SIGTERM)
+— and cannot itself be interrupted half-way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -25,21 +26,16 @@ from chaos_workbench.analysis.impact import (
 from chaos_workbench.analysis.significance import assess_change
 from chaos_workbench.engine.feed import WindowFeed
 from chaos_workbench.engine.journal import Journal
+from chaos_workbench.engine.outcome import Clock, ResultBuilder, now_ns, reliable
 from chaos_workbench.errors import WorkbenchError
-from chaos_workbench.experiments.schema import ExperimentSpec, Slo, Suite
+from chaos_workbench.experiments.schema import ExperimentSpec, Suite
 from chaos_workbench.faults import Fault, FaultContext
 from chaos_workbench.faults import registry as fault_registry
-from chaos_workbench.model import (
-    ExperimentStatus,
-    FaultResult,
-    ImpactLevel,
-    TimelineEvent,
-    WindowSummary,
-)
+from chaos_workbench.model import ExperimentStatus, FaultResult, ImpactLevel
 from chaos_workbench.safety.actions import RevertAction
 from chaos_workbench.traffic.window import Window, merge_windows
 
-__all__ = ["ExperimentRunner", "LeaseHandle", "LeaseKeeper", "uncancellable"]
+__all__ = ["ExperimentRunner", "LeaseHandle", "LeaseKeeper", "Trial", "uncancellable"]
 
 
 class LeaseHandle(Protocol):
@@ -74,23 +70,39 @@ async def uncancellable(step: Callable[[], Awaitable[None]]) -> None:
     task.result()
 
 
-def _now() -> int:
-    return time.monotonic_ns()
-
-
 @dataclass
-class _Clock:
-    """Timestamps of one experiment (monotonic ns) and its events for the timeline."""
+class Trial:
+    """One experiment in flight: what it runs, for how long, and what each phase found."""
 
-    start_ns: int
-    events: list[TimelineEvent] = field(default_factory=list)
+    spec: ExperimentSpec
+    fault: Fault[Any]
+    clock: Clock
+    result: ResultBuilder
+    baseline_s: float
+    fault_s: float
+    recovery_timeout_s: float
+    request_timeout_s: float
+    baseline: list[Window] = field(default_factory=list)
+    inject_ns: int = 0  # apply() called
+    injected_ns: int = 0  # apply() returned
+    revert_ns: int = 0  # revert() called
+    revert_end_ns: int = 0  # revert() returned
+    apply_error: str | None = None
+    revert_error: str | None = None
+    aborted: bool = False  # only an abort while the fault is held counts (not in recovery)
 
-    def mark(self, kind: str, message: str = "", at_ns: int | None = None) -> int:
-        at = _now() if at_ns is None else at_ns
-        self.events.append(
-            TimelineEvent(t_s=(at - self.start_ns) / 1e9, kind=kind, message=message)
-        )
-        return at
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def failed_to_act(self) -> str | None:
+        """Why the fault could not be applied or reverted, or None when it could."""
+        if self.apply_error is not None:
+            return f"the fault could not be applied: {self.apply_error}"
+        if self.revert_error is not None:
+            return f"the fault could not be reverted: {self.revert_error}"
+        return None
 
 
 @dataclass
@@ -124,140 +136,186 @@ class ExperimentRunner:
 
     async def run(self, spec: ExperimentSpec) -> FaultResult:
         """Run one experiment; never raises for a fault that misbehaves (only cancellation)."""
+        trial = self._begin(spec)
+        if not await self._steady_state(trial):
+            return self._inconclusive(trial)
+        await self._inject_hold_revert(trial)
+        if trial.failed_to_act is not None:
+            return await self._errored(trial)
+        return await self._recover_and_judge(trial)
+
+    # -- the phases, in order ----------------------------------------------------------------
+
+    def _begin(self, spec: ExperimentSpec) -> Trial:
         baseline_s, fault_s, recovery_timeout_s = self._durations(spec)
-        timeout_s = self.suite.request_timeout_ms / 1e3
         fault = self.build_fault(spec)
-        clock = _Clock(start_ns=_now())
+        clock = Clock(start_ns=now_ns())
         self.journal.write("experiment_start", experiment=spec.name, fault=fault.describe())
-        base = _ResultBase(spec, fault, clock, self.suite.slo)
+        return Trial(
+            spec=spec,
+            fault=fault,
+            clock=clock,
+            result=ResultBuilder(spec, fault, clock, self.suite.slo),
+            baseline_s=baseline_s,
+            fault_s=fault_s,
+            recovery_timeout_s=recovery_timeout_s,
+            request_timeout_s=self.suite.request_timeout_ms / 1e3,
+        )
 
-        # 1. Steady state.
-        self.on_phase(spec.name, "baseline")
-        baseline_end = clock.start_ns + int(baseline_s * 1e9)
-        await self.feed.wait_covered(baseline_end, timeout_s=baseline_s + timeout_s + 10)
-        baseline = self.feed.between(clock.start_ns, baseline_end)
-        steady = merge_windows(baseline)
-        if not window_holds_slo(steady, self.suite.slo):
-            reason = _steady_state_reason(steady, self.suite)
-            self.journal.write("inconclusive", experiment=spec.name, reason=reason)
-            return base.finish(
-                ExperimentStatus.INCONCLUSIVE,
-                ImpactLevel.NONE,
-                None,
-                reason,
-                self.feed.between(clock.start_ns, baseline_end),
-                {},
-            )
+    async def _steady_state(self, trial: Trial) -> bool:
+        """1. Measure the baseline; True when the SLO held over it (then inject)."""
+        self.on_phase(trial.name, "baseline")
+        end_ns = self._baseline_end_ns(trial)
+        await self.feed.wait_covered(
+            end_ns, timeout_s=trial.baseline_s + trial.request_timeout_s + 10
+        )
+        trial.baseline = self.feed.between(trial.clock.start_ns, end_ns)
+        return window_holds_slo(merge_windows(trial.baseline), self.suite.slo) is True
 
-        # 2–4. Inject, hold, revert (always).
+    def _baseline_end_ns(self, trial: Trial) -> int:
+        return trial.clock.start_ns + int(trial.baseline_s * 1e9)
+
+    def _inconclusive(self, trial: Trial) -> FaultResult:
+        reason = _steady_state_reason(merge_windows(trial.baseline), self.suite)
+        self.journal.write("inconclusive", experiment=trial.name, reason=reason)
+        windows = self.feed.between(trial.clock.start_ns, self._baseline_end_ns(trial))
+        return trial.result.finish(
+            ExperimentStatus.INCONCLUSIVE, ImpactLevel.NONE, None, reason, windows, {}
+        )
+
+    async def _inject_hold_revert(self, trial: Trial) -> None:
+        """2–4. Apply under a lease, hold (or stop at an abort), and revert whatever happens."""
         self.abort.clear()
         self.abort_reason.clear()
-        lease = None
-        aborted = False  # only an abort while the fault is held counts (not one in recovery)
-        apply_error: str | None = None
-        inject_ns = clock.mark("inject", fault.describe())
-        injected_ns = inject_ns
+        lease: LeaseHandle | None = None
+        trial.inject_ns = trial.injected_ns = trial.clock.mark("inject", trial.fault.describe())
         try:
-            try:
-                # The lease is durable before anything is applied: no lease, no fault.
-                if self.leases is not None:
-                    lease = self.leases.lease(spec.name, fault.kind, fault.revert_actions())
-                self.journal.write("inject", experiment=spec.name, fault=fault.describe())
-                self.on_phase(spec.name, "fault")
-                await fault.apply()
-            except WorkbenchError as exc:  # a fault's, a process's or the host's refusal
-                apply_error = str(exc)
-            except Exception as exc:  # a broken fault fails its experiment, not the suite
-                apply_error = f"{type(exc).__name__}: {exc}"
-            injected_ns = clock.mark("injected")
-            if lease is not None:
-                lease.update(fault.revert_actions())
-            if apply_error is None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.abort.wait(), fault_s)
-                if self.abort.is_set():
-                    aborted = True
-                    clock.mark("aborted", "; ".join(self.abort_reason))
+            lease = await self._inject(trial)
+            await self._hold(trial)
         finally:
-            revert_ns = clock.mark("revert")
-            self.on_phase(spec.name, "revert")
-            revert_error = await self._revert(fault, spec)
-            revert_end_ns = clock.mark("reverted", revert_error or "")
-            if lease is not None and revert_error is None:
-                lease.release()
+            await self._revert_phase(trial, lease)
         if self.stop.is_set():  # stopped by a signal whose cancellation did not arrive
             raise asyncio.CancelledError
-        if apply_error is not None or revert_error is not None:
-            reason = (
-                f"the fault could not be applied: {apply_error}"
-                if apply_error
-                else f"the fault could not be reverted: {revert_error}"
-            )
-            self.journal.write("error", experiment=spec.name, reason=reason)
-            # Part of the fault may have acted before it failed: give the system its
-            # recovery time, so the next experiment does not start on a hurt system.
-            settled_ms = await self._await_recovery(revert_end_ns, recovery_timeout_s, timeout_s)
-            windows = self.feed.between(clock.start_ns, _now())
-            return base.finish(
-                ExperimentStatus.ERROR, ImpactLevel.NONE, settled_ms, reason, windows, {}
-            )
 
-        # 5. Recover.
-        self.on_phase(spec.name, "recovery")
-        await self.feed.wait_covered(revert_ns, timeout_s=timeout_s + 10)
-        # The fault phase is the windows wholly between "applied" and "revert starts": a
-        # window straddling either edge mixes healthy and faulty requests. A fault held for
-        # less than a window falls back to every window it touched.
-        fault_windows = [
-            w
-            for w in self.feed.between(injected_ns, revert_ns)
-            if w.start_ns >= injected_ns and w.end_ns <= revert_ns
-        ] or self.feed.between(inject_ns, revert_ns)
-        change = assess_change(baseline, fault_windows, slo=self.suite.slo, rng=self.ctx.rng)
-        impact = classify_impact(
-            fault_windows, self.suite.slo, self.suite.impact, significant_change=change.significant
+    async def _inject(self, trial: Trial) -> LeaseHandle | None:
+        """2. The lease is durable before anything is applied: no lease, no fault."""
+        lease = None
+        try:
+            if self.leases is not None:
+                actions = trial.fault.revert_actions()
+                lease = self.leases.lease(trial.name, trial.fault.kind, actions)
+            self.journal.write("inject", experiment=trial.name, fault=trial.fault.describe())
+            self.on_phase(trial.name, "fault")
+            await trial.fault.apply()
+        except WorkbenchError as exc:  # a fault's, a process's or the host's refusal
+            trial.apply_error = str(exc)
+        except Exception as exc:  # a broken fault fails its experiment, not the suite
+            trial.apply_error = f"{type(exc).__name__}: {exc}"
+        trial.injected_ns = trial.clock.mark("injected")
+        if lease is not None:
+            lease.update(trial.fault.revert_actions())
+        return lease
+
+    async def _hold(self, trial: Trial) -> None:
+        """3. Keep the fault for its duration, unless a guardrail or the operator aborts."""
+        if trial.apply_error is not None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.abort.wait(), trial.fault_s)
+        if self.abort.is_set():
+            trial.aborted = True
+            trial.clock.mark("aborted", "; ".join(self.abort_reason))
+
+    async def _revert_phase(self, trial: Trial, lease: LeaseHandle | None) -> None:
+        """4. Revert (uninterruptibly); release the lease only when the revert worked."""
+        trial.revert_ns = trial.clock.mark("revert")
+        self.on_phase(trial.name, "revert")
+        trial.revert_error = await self._revert(trial.fault, trial.spec)
+        trial.revert_end_ns = trial.clock.mark("reverted", trial.revert_error or "")
+        if lease is not None and trial.revert_error is None:
+            lease.release()
+
+    async def _errored(self, trial: Trial) -> FaultResult:
+        reason = trial.failed_to_act or ""
+        self.journal.write("error", experiment=trial.name, reason=reason)
+        # Part of the fault may have acted before it failed: give the system its
+        # recovery time, so the next experiment does not start on a hurt system.
+        settled_ms = await self._await_recovery(trial)
+        windows = self.feed.between(trial.clock.start_ns, now_ns())
+        return trial.result.finish(
+            ExperimentStatus.ERROR, ImpactLevel.NONE, settled_ms, reason, windows, {}
         )
-        if impact is ImpactLevel.NONE:
-            recovery_ms: float | None = 0.0  # nothing to recover from
-        else:
-            recovery_ms = await self._await_recovery(revert_end_ns, recovery_timeout_s, timeout_s)
-        if recovery_ms is not None:
-            clock.mark(
-                "recovered",
-                f"{recovery_ms:.0f} ms after revert",
-                revert_end_ns + int(recovery_ms * 1e6),
-            )
-        end_ns = _now()
 
-        # 6. Verdict.
-        if aborted:
-            status, reason = ExperimentStatus.ABORTED, "aborted: " + "; ".join(self.abort_reason)
+    async def _recover_and_judge(self, trial: Trial) -> FaultResult:
+        """5–6. Classify the fault phase, wait for recovery, and give the verdict."""
+        self.on_phase(trial.name, "recovery")
+        await self.feed.wait_covered(trial.revert_ns, timeout_s=trial.request_timeout_s + 10)
+        fault_windows = self._fault_windows(trial)
+        slo = self.suite.slo
+        change = assess_change(trial.baseline, fault_windows, slo=slo, rng=self.ctx.rng)
+        impact = classify_impact(
+            fault_windows, slo, self.suite.impact, significant_change=change.significant
+        )
+        recovery_ms = await self._recovery_ms(trial, impact)
+        end_ns = now_ns()
+        if trial.aborted:
+            status = ExperimentStatus.ABORTED
+            reason = "aborted: " + "; ".join(self.abort_reason)
         else:
-            status, reason = judge(impact, recovery_ms, spec.expect)
+            status, reason = judge(impact, recovery_ms, trial.spec.expect)
         self.journal.write(
             "verdict",
-            experiment=spec.name,
+            experiment=trial.name,
             status=status.value,
             impact=impact.value,
             recovery_time_ms=recovery_ms,
             reason=reason,
         )
         phases = {
-            "baseline": phase_stats(baseline),
+            "baseline": phase_stats(trial.baseline),
             "fault": phase_stats(fault_windows),
-            "recovery": phase_stats(self.feed.between(revert_end_ns, end_ns)),
+            "recovery": phase_stats(self.feed.between(trial.revert_end_ns, end_ns)),
         }
-        return base.finish(
+        windows = self.feed.between(trial.clock.start_ns, end_ns)
+        return trial.result.finish(
             status,
             impact,
             recovery_ms,
             reason,
-            self.feed.between(clock.start_ns, end_ns),
+            windows,
             phases,
             findings=change.findings,
-            reliable=_reliable(self.feed.between(clock.start_ns, end_ns)),
-            phase_marks=(inject_ns, revert_end_ns),
+            reliable=reliable(windows),
+            phase_marks=(trial.inject_ns, trial.revert_end_ns),
         )
+
+    def _fault_windows(self, trial: Trial) -> list[Window]:
+        """The windows wholly between "applied" and "revert starts".
+
+        A window straddling either edge mixes healthy and faulty requests. A fault held for
+        less than a window falls back to every window it touched.
+        """
+        return [
+            w
+            for w in self.feed.between(trial.injected_ns, trial.revert_ns)
+            if w.start_ns >= trial.injected_ns and w.end_ns <= trial.revert_ns
+        ] or self.feed.between(trial.inject_ns, trial.revert_ns)
+
+    async def _recovery_ms(self, trial: Trial, impact: ImpactLevel) -> float | None:
+        """5. Milliseconds from the end of the revert until the SLO held for a stable streak."""
+        if impact is ImpactLevel.NONE:
+            recovery_ms: float | None = 0.0  # nothing to recover from
+        else:
+            recovery_ms = await self._await_recovery(trial)
+        if recovery_ms is not None:
+            trial.clock.mark(
+                "recovered",
+                f"{recovery_ms:.0f} ms after revert",
+                trial.revert_end_ns + int(recovery_ms * 1e6),
+            )
+        return recovery_ms
+
+    # -- helpers -----------------------------------------------------------------------------
 
     async def _revert(self, fault: Fault[Any], spec: ExperimentSpec) -> str | None:
         error: list[str] = []
@@ -274,10 +332,9 @@ class ExperimentRunner:
             self.reverted.append(f"{spec.name}: {fault.describe()}")
         return error[0] if error else None
 
-    async def _await_recovery(
-        self, revert_end_ns: int, recovery_timeout_s: float, request_timeout_s: float
-    ) -> float | None:
-        deadline_ns = revert_end_ns + int(recovery_timeout_s * 1e9)
+    async def _await_recovery(self, trial: Trial) -> float | None:
+        revert_end_ns = trial.revert_end_ns
+        deadline_ns = revert_end_ns + int(trial.recovery_timeout_s * 1e9)
         seen: list[Window] = []
 
         async def watch() -> float | None:
@@ -292,27 +349,11 @@ class ExperimentRunner:
                     return found
             return None
 
-        remaining_s = (deadline_ns - _now()) / 1e9 + request_timeout_s + 5
+        remaining_s = (deadline_ns - now_ns()) / 1e9 + trial.request_timeout_s + 5
         try:
             return await asyncio.wait_for(watch(), max(remaining_s, 1.0))
         except TimeoutError:
             return None
-
-
-UNRELIABLE_WINDOW_SHARE = 0.10
-"""Above this share of behind-schedule windows, an experiment's numbers are flagged.
-
-A window is behind schedule when the driver sent more than 5 % of its requests over 10 ms
-late (``traffic/recorder.py``): a moment of CPU contention flags one window, which does not
-make the whole experiment's measurement doubtful; a saturated driver flags most of them.
-"""
-
-
-def _reliable(windows: Sequence[Window]) -> bool:
-    if not windows:
-        return True
-    behind = sum(1 for w in windows if w.behind_schedule)
-    return behind <= UNRELIABLE_WINDOW_SHARE * len(windows)
 
 
 def _steady_state_reason(steady: Window, suite: Suite) -> str:
@@ -326,75 +367,3 @@ def _steady_state_reason(steady: Window, suite: Suite) -> str:
     return "steady state did not hold before injection, so nothing was injected: " + ", ".join(
         parts
     )
-
-
-@dataclass
-class _ResultBase:
-    spec: ExperimentSpec
-    fault: Fault[Any]
-    clock: _Clock
-    slo: Slo
-
-    def finish(
-        self,
-        status: ExperimentStatus,
-        impact: ImpactLevel,
-        recovery_ms: float | None,
-        reason: str,
-        windows: Sequence[Window],
-        phases: dict[str, Any],
-        *,
-        findings: Sequence[str] = (),
-        reliable: bool = True,
-        phase_marks: tuple[int, int] | None = None,
-    ) -> FaultResult:
-        expect = self.spec.expect
-        expectation = f"impact <= {expect.max_impact.value}" + (
-            f", recovered within {expect.recovery_within_s:g} s"
-            if expect.recovery_within_s is not None
-            else ", recovered before the timeout"
-        )
-        return FaultResult(
-            name=self.spec.name,
-            fault_type=self.fault.fault_type,
-            description=self.spec.description or self.fault.describe(),
-            status=status,
-            recovered=recovery_ms is not None,
-            impact=impact,
-            recovery_time_ms=None if recovery_ms is None else round(recovery_ms, 1),
-            reason=reason,
-            details=self.fault.describe(),
-            weight=self.spec.weight,
-            phases=phases,
-            findings=tuple(findings),
-            expectation=expectation,
-            timeline=_timeline(windows, self.clock.start_ns, phase_marks, self.slo),
-            events=tuple(self.clock.events),
-            measurements_reliable=reliable,
-        )
-
-
-def _timeline(
-    windows: Sequence[Window], start_ns: int, marks: tuple[int, int] | None, slo: Slo
-) -> tuple[WindowSummary, ...]:
-    """Per-window summaries labelled by phase (marks: inject time, revert end)."""
-    out = []
-    for w in windows:
-        if marks is None or w.start_ns < marks[0]:
-            phase = "baseline"
-        elif w.start_ns < marks[1]:
-            phase = "fault"
-        else:
-            phase = "recovery"
-        out.append(
-            WindowSummary(
-                t_s=round((w.start_ns - start_ns) / 1e9, 3),
-                phase=phase,
-                requests=w.requests,
-                successes=w.successes,
-                p50_ms=w.percentile_ms(50.0),
-                p99_ms=w.percentile_ms(99.0),
-                slo_ok=window_holds_slo(w, slo),
-            )
-        )
-    return tuple(out)

@@ -1,9 +1,16 @@
 """Run a whole suite: set up the system and the instruments, run each experiment, record.
 
-Set-up order (torn down in reverse, whatever happens): run directory and journal → safety
-net (leases and watchdog) → supervised processes → fault proxy and its proxies → load
-driver and window feed. Experiments then run one after another; the next experiment's
-steady-state check makes sure the system is back before anything else is injected.
+:func:`execute_suite` reads as the steps it performs, each a short function below, in the
+order they run (torn down in reverse, whatever happens):
+
+1. open the safety net (leases and the watchdog), before anything can be injected;
+2. start the suite's processes;
+3. open the proxies (the built-in fault proxy, or the suite's Toxiproxy-compatible API);
+4. preflight every experiment's fault: refuse what the suite may not touch;
+5. measure: start the load driver (or probe) and its window feed, and the guardrails;
+6. run the experiments one after another (the next one's steady-state check makes sure
+   the system is back before anything else is injected);
+7. build the record, also when the run was cut short.
 """
 
 from __future__ import annotations
@@ -23,34 +30,19 @@ from chaos_workbench.engine.experiment import ExperimentRunner
 from chaos_workbench.engine.feed import FeedClosed, WindowFeed
 from chaos_workbench.engine.guardrails import GuardrailWatch
 from chaos_workbench.engine.journal import Journal
+from chaos_workbench.engine.proxies import open_proxies
 from chaos_workbench.experiments.schema import ExperimentSpec, Suite
 from chaos_workbench.faults import FaultContext, FaultError
 from chaos_workbench.faults import registry as fault_registry
 from chaos_workbench.model import ExperimentStatus, FaultResult, ResilienceScore, RunRecord
 from chaos_workbench.probes import ProbeDriver, probe_driver
-from chaos_workbench.probes.spec import (
-    NatsProbeSpec,
-    PostgresProbeSpec,
-    TcpProbeSpec,
-    ValkeyProbeSpec,
-)
 from chaos_workbench.processes.supervisor import Supervisor
-from chaos_workbench.proxy.client import (
-    ProxyApiUnreachable,
-    ProxyClientError,
-    ToxiproxyClient,
-    start_proxy_server,
-)
 from chaos_workbench.safety.net import SafetyNet
 from chaos_workbench.traffic.driver import LoadDriver
 
 __all__ = ["RunAborted", "RunOptions", "default_run_dir", "execute_suite"]
 
 DEFAULT_RUNS_DIR = Path(".cwb") / "runs"
-# A Toxiproxy-compatible API answers GET /proxies in milliseconds; one silent this long
-# (a wrong port that accepts but never speaks HTTP) is not going to answer.
-PROXY_API_ANSWER_S = 5.0
-AnyProbeSpec = PostgresProbeSpec | ValkeyProbeSpec | NatsProbeSpec | TcpProbeSpec
 
 
 @dataclass(frozen=True)
@@ -67,89 +59,31 @@ class RunOptions:
     stop_requested: asyncio.Event | None = None  # set it to stop the run after reverting
 
 
-def _required(probe: AnyProbeSpec | None) -> AnyProbeSpec:
-    assert probe is not None, "a suite has traffic or a probe (schema-enforced)"
-    return probe
-
-
 def default_run_dir(service: str) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return DEFAULT_RUNS_DIR / f"{stamp}-{service}-{secrets.token_hex(2)}"
 
 
-async def _delete_proxy(client: ToxiproxyClient, name: str, notes: list[str]) -> None:
-    """Delete one of the run's proxies at its end; a server gone by then is a note, not a crash."""
-    try:
-        await client.delete_proxy(name)
-    except ProxyClientError as exc:
-        notes.append(f"proxy_api: proxy {name!r} could not be deleted at the end of the run: {exc}")
+@dataclass
+class _Run:
+    """One run in progress: what it was asked, and what it has produced so far."""
 
+    suite: Suite
+    options: RunOptions
+    experiments: tuple[ExperimentSpec, ...]
+    run_dir: Path
+    seed: int
+    journal: Journal
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started_ns: int = field(default_factory=time.monotonic_ns)
+    results: list[FaultResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    runner: ExperimentRunner | None = None
+    cut_short: bool = False
+    rng: random.Random = field(init=False)  # the run's one seeded RNG (see docs/analysis.md)
 
-async def _open_proxies(
-    suite: Suite,
-    stack: contextlib.AsyncExitStack,
-    *,
-    seed: int,
-    run_dir: Path,
-    notes: list[str],
-) -> tuple[ToxiproxyClient, int | None]:
-    """Connect to the suite's Toxiproxy-compatible API (or start ours) and set up its proxies.
-
-    The built-in proxy runs as a child process in its own session, so it is the same
-    ``cwb proxy`` users run by hand, and its toxics carry a time-to-live: a toxic left by a
-    crashed controller expires by itself even before the watchdog removes it.
-
-    On an external ``proxy_api`` the suite's proxies are the run's own: one of the same name
-    already there (left by a crashed run) is replaced, each is deleted when the run ends,
-    and every other proxy on the server is left alone. A server that cannot be reached or
-    refuses the proxies aborts the run before anything is injected; one gone by the end of
-    the run leaves a note in the record.
-    """
-    server_pid = None
-    try:
-        if suite.proxy_api:
-            api_url = suite.proxy_api
-        else:
-            (run_dir / "logs").mkdir(parents=True, exist_ok=True)
-            server = await start_proxy_server(seed=seed, log_path=run_dir / "logs" / "proxy.log")
-            stack.push_async_callback(server.aclose)
-            api_url, server_pid = server.api_url, server.pid
-        client = ToxiproxyClient(api_url)
-        stack.push_async_callback(client.aclose)
-        try:
-            async with asyncio.timeout(PROXY_API_ANSWER_S):
-                existing = await client.proxies()
-        except TimeoutError:
-            raise ProxyApiUnreachable(
-                f"GET {client.api_url}/proxies: no answer within {PROXY_API_ANSWER_S:g} s"
-            ) from None
-        for proxy in suite.proxies:
-            if proxy.name in existing:  # a real Toxiproxy may hold one from an earlier run
-                await client.delete_proxy(proxy.name)
-            await client.create_proxy(
-                proxy.name, proxy.upstream, listen=proxy.listen, enabled=proxy.enabled
-            )
-            if suite.proxy_api:
-                stack.push_async_callback(_delete_proxy, client, proxy.name, notes)
-    except ProxyClientError as exc:
-        if not suite.proxy_api:
-            raise RunAborted(f"the fault proxy could not be set up: {exc}") from exc
-        hint = " (is the server running?)" if isinstance(exc, ProxyApiUnreachable) else ""
-        raise RunAborted(
-            f"proxy_api {suite.proxy_api}: cannot set up the suite's proxies{hint}: {exc}",
-            exit_code=2,
-        ) from exc
-    return client, server_pid
-
-
-def _selected(suite: Suite, only: Sequence[str]) -> tuple[ExperimentSpec, ...]:
-    if not only:
-        return suite.experiments
-    known = {e.name for e in suite.experiments}
-    unknown = [n for n in only if n not in known]
-    if unknown:
-        raise RunAborted(f"no experiment named {', '.join(unknown)} in the suite", exit_code=2)
-    return tuple(e for e in suite.experiments if e.name in only)
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
 
 
 async def execute_suite(
@@ -164,121 +98,172 @@ async def execute_suite(
     ``interrupted`` is set by the signal handler; the record then says the run was cut short.
     Raises :class:`RunAborted` when the run cannot start (nothing has been injected then).
     """
-    experiments = _selected(suite, options.only)
-    run_dir = options.run_dir or default_run_dir(suite.service)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    seed = options.seed if options.seed is not None else suite.seed
-    if seed is None:
-        seed = secrets.randbelow(2**32)
-    rng = random.Random(seed)
-    started = datetime.now(UTC)
-    started_ns = time.monotonic_ns()
-    journal = Journal(run_dir / "journal.jsonl")
-    journal.write("run_start", service=suite.service, seed=seed, run_dir=str(run_dir))
-    results: list[FaultResult] = []
-    notes: list[str] = []
-    runner: ExperimentRunner | None = None
-    cut_short = False
+    run = _prepare(suite, options)
     try:
         async with contextlib.AsyncExitStack() as stack:
-            safety = await stack.enter_async_context(SafetyNet(run_dir))
-            supervisor = Supervisor(suite.processes, run_dir=run_dir, env=dict(options.env))
-            stack.push_async_callback(supervisor.aclose)
-            try:
-                await supervisor.start_all()
-            except Exception as exc:
-                raise RunAborted(f"could not start the suite's processes: {exc}") from exc
+            safety = await stack.enter_async_context(SafetyNet(run.run_dir))
+            supervisor = await _start_processes(run, stack)
             proxies, proxy_pid = None, None
             if suite.proxies:
-                proxies, proxy_pid = await _open_proxies(
-                    suite, stack, seed=seed, run_dir=run_dir, notes=notes
+                proxies, proxy_pid = await open_proxies(
+                    suite, stack, seed=run.seed, run_dir=run.run_dir, notes=run.notes
                 )
             ctx = FaultContext(
-                run_dir=run_dir,
-                rng=rng,
+                run_dir=run.run_dir,
+                rng=run.rng,
                 proxies=proxies,
                 processes=supervisor if suite.processes else None,
                 allowed_paths=tuple(Path(p) for p in suite.blast_radius.paths),
                 allowed_process_patterns=suite.blast_radius.process_patterns,
                 protected_pids=tuple(pid for pid in (safety.watchdog_pid, proxy_pid) if pid),
             )
-            refusals = []
-            for spec in experiments:
-                try:
-                    fault_registry.get(spec.fault.type)(spec.fault, ctx).preflight()
-                except FaultError as exc:
-                    refusals.append(f"experiment {spec.name!r}: {exc}")
-            if refusals:
-                raise RunAborted(
-                    "refused before anything was injected: " + "; ".join(refusals), exit_code=2
-                )
-
-            window_ms = suite.defaults.window_ms
-            driver: LoadDriver | ProbeDriver = await stack.enter_async_context(
-                LoadDriver(suite.traffic, window_ms=window_ms, rng=rng)
-                if suite.traffic is not None
-                else probe_driver(_required(suite.probe), window_ms=window_ms, rng=rng)
-            )
-            feed = WindowFeed(driver.windows())
-            feed.start()
-            stack.push_async_callback(feed.aclose)
-            runner = ExperimentRunner(
-                suite=suite,
-                feed=feed,
-                ctx=ctx,
-                journal=journal,
-                leases=safety,
-                on_phase=options.on_phase,
-            )
-            guard = GuardrailWatch(
-                suite,
-                feed,
-                runner,
-                run_dir=run_dir,
-                journal=journal,
-                requested=options.abort_requested,
-                rng=random.Random(rng.random()),
-            )
-            guard.start()
-            stack.push_async_callback(guard.aclose)
-            if options.stop_requested is not None:
-                runner.stop = options.stop_requested
-            for spec in experiments:
-                if runner.stop.is_set():
-                    raise asyncio.CancelledError
-                try:
-                    result = await runner.run(spec)
-                except FeedClosed as exc:
-                    notes.append(f"measurement stopped: {exc}")
-                    break
-                results.append(result)
-                options.on_result(result)
-                if result.status is ExperimentStatus.ABORTED and suite.stop_on_abort:
-                    notes.append(f"suite stopped after {spec.name!r} was aborted")
-                    break
+            _preflight(run.experiments, ctx)
+            feed = await _measure(run, stack)
+            run.runner = _experiment_runner(run, feed, ctx, safety)
+            await _watch_guardrails(run, stack, feed, run.runner)
+            await _run_experiments(run, run.runner)
     except asyncio.CancelledError:
-        cut_short = True
-        undone = runner.reverted if runner is not None else []
-        notes.append(
+        run.cut_short = True
+        undone = run.runner.reverted if run.runner is not None else []
+        run.notes.append(
             "interrupted; reverted before stopping: " + ("; ".join(undone) or "nothing was applied")
         )
     finally:
-        duration_s = (time.monotonic_ns() - started_ns) / 1e9
-        journal.write("run_end", interrupted=cut_short, duration_s=round(duration_s, 3))
-        journal.close()
+        duration_s = (time.monotonic_ns() - run.started_ns) / 1e9
+        run.journal.write("run_end", interrupted=run.cut_short, duration_s=round(duration_s, 3))
+        run.journal.close()
     if interrupted is not None and interrupted.is_set():
-        cut_short = True
-    conclusive = [r for r in results if r.status is not ExperimentStatus.INCONCLUSIVE]
+        run.cut_short = True
+    return _record(run, suite_path, duration_s)
+
+
+def _prepare(suite: Suite, options: RunOptions) -> _Run:
+    """The run directory, the seed and the journal; which experiments to run."""
+    experiments = _selected(suite, options.only)
+    run_dir = options.run_dir or default_run_dir(suite.service)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    seed = options.seed if options.seed is not None else suite.seed
+    if seed is None:
+        seed = secrets.randbelow(2**32)
+    journal = Journal(run_dir / "journal.jsonl")
+    journal.write("run_start", service=suite.service, seed=seed, run_dir=str(run_dir))
+    return _Run(suite, options, experiments, run_dir, seed, journal)
+
+
+def _selected(suite: Suite, only: Sequence[str]) -> tuple[ExperimentSpec, ...]:
+    if not only:
+        return suite.experiments
+    known = {e.name for e in suite.experiments}
+    unknown = [n for n in only if n not in known]
+    if unknown:
+        raise RunAborted(f"no experiment named {', '.join(unknown)} in the suite", exit_code=2)
+    return tuple(e for e in suite.experiments if e.name in only)
+
+
+async def _start_processes(run: _Run, stack: contextlib.AsyncExitStack) -> Supervisor:
+    """2. Start the suite's processes (stopped when the run ends, whatever happens)."""
+    supervisor = Supervisor(run.suite.processes, run_dir=run.run_dir, env=dict(run.options.env))
+    stack.push_async_callback(supervisor.aclose)
+    try:
+        await supervisor.start_all()
+    except Exception as exc:
+        raise RunAborted(f"could not start the suite's processes: {exc}") from exc
+    return supervisor
+
+
+def _preflight(experiments: Sequence[ExperimentSpec], ctx: FaultContext) -> None:
+    """4. Every fault checks its target before anything is injected; refusals end the run."""
+    refusals = []
+    for spec in experiments:
+        try:
+            fault_registry.get(spec.fault.type)(spec.fault, ctx).preflight()
+        except FaultError as exc:
+            refusals.append(f"experiment {spec.name!r}: {exc}")
+    if refusals:
+        raise RunAborted(
+            "refused before anything was injected: " + "; ".join(refusals), exit_code=2
+        )
+
+
+async def _measure(run: _Run, stack: contextlib.AsyncExitStack) -> WindowFeed:
+    """5. The load driver (or the protocol probe) and the feed of its windows."""
+    suite, window_ms = run.suite, run.suite.defaults.window_ms
+    if suite.traffic is not None:
+        driver: LoadDriver | ProbeDriver = LoadDriver(
+            suite.traffic, window_ms=window_ms, rng=run.rng
+        )
+    else:
+        assert suite.probe is not None, "a suite has traffic or a probe (schema-enforced)"
+        driver = probe_driver(suite.probe, window_ms=window_ms, rng=run.rng)
+    await stack.enter_async_context(driver)
+    feed = WindowFeed(driver.windows())
+    feed.start()
+    stack.push_async_callback(feed.aclose)
+    return feed
+
+
+def _experiment_runner(
+    run: _Run, feed: WindowFeed, ctx: FaultContext, safety: SafetyNet
+) -> ExperimentRunner:
+    runner = ExperimentRunner(
+        suite=run.suite,
+        feed=feed,
+        ctx=ctx,
+        journal=run.journal,
+        leases=safety,
+        on_phase=run.options.on_phase,
+    )
+    if run.options.stop_requested is not None:
+        runner.stop = run.options.stop_requested
+    return runner
+
+
+async def _watch_guardrails(
+    run: _Run, stack: contextlib.AsyncExitStack, feed: WindowFeed, runner: ExperimentRunner
+) -> None:
+    guard = GuardrailWatch(
+        run.suite,
+        feed,
+        runner,
+        run_dir=run.run_dir,
+        journal=run.journal,
+        requested=run.options.abort_requested,
+        rng=random.Random(run.rng.random()),
+    )
+    guard.start()
+    stack.push_async_callback(guard.aclose)
+
+
+async def _run_experiments(run: _Run, runner: ExperimentRunner) -> None:
+    """6. One experiment after another, until the last, a stop, or a broken measurement."""
+    for spec in run.experiments:
+        if runner.stop.is_set():
+            raise asyncio.CancelledError
+        try:
+            result = await runner.run(spec)
+        except FeedClosed as exc:
+            run.notes.append(f"measurement stopped: {exc}")
+            return
+        run.results.append(result)
+        run.options.on_result(result)
+        if result.status is ExperimentStatus.ABORTED and run.suite.stop_on_abort:
+            run.notes.append(f"suite stopped after {spec.name!r} was aborted")
+            return
+
+
+def _record(run: _Run, suite_path: Path | None, duration_s: float) -> RunRecord:
+    """7. The record of the run, graded when at least one experiment was conclusive."""
+    conclusive = [r for r in run.results if r.status is not ExperimentStatus.INCONCLUSIVE]
     return RunRecord(
-        run_id=run_dir.name,
-        service=suite.service,
+        run_id=run.run_dir.name,
+        service=run.suite.service,
         suite_path=str(suite_path) if suite_path else None,
-        started_at=started.isoformat(timespec="seconds"),
+        started_at=run.started.isoformat(timespec="seconds"),
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         duration_s=round(duration_s, 3),
-        seed=seed,
-        results=tuple(results),
-        score=ResilienceScore.from_results(results) if conclusive else None,
-        interrupted=cut_short,
-        notes=tuple(notes),
+        seed=run.seed,
+        results=tuple(run.results),
+        score=ResilienceScore.from_results(run.results) if conclusive else None,
+        interrupted=run.cut_short,
+        notes=tuple(run.notes),
     )
