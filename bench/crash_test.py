@@ -101,11 +101,29 @@ def start_proxy(workdir: Path) -> Proxy | None:
 def residues(
     run_dir: Path, controller: int, kind: str, port: int, proxy: Proxy | None, hung: bool
 ) -> list[str]:
+    """Every trace of a fault the crashed run may have left behind (empty: none)."""
     found: list[str] = []
     leases = list((run_dir / "leases").glob("*.json"))
     if leases:
         found.append(f"{len(leases)} lease(s) outstanding")
     found += [f"file {p.name}" for p in run_dir.glob(".cwb-*")]
+    found += _helper_residues(controller)
+    found += _supervised_residues(run_dir, port)
+    if proxy is not None and kind == "latency":
+        toxics = httpx.get(f"{proxy.api_url}/proxies/{proxy.name}/toxics", timeout=5).json()
+        if toxics:
+            found.append(f"{len(toxics)} toxic(s) left on the proxy")
+    watchdog_file = run_dir / "safety" / "watchdog.json"
+    if watchdog_file.exists() and not hung:  # with a hung controller it keeps watching
+        watchdog = json.loads(watchdog_file.read_text())["pid"]
+        if process_running(watchdog):
+            found.append("watchdog still running")
+    return found
+
+
+def _helper_residues(controller: int) -> list[str]:
+    """Fault helpers (hogs, fillers) the controller spawned that are still running."""
+    found = []
     for proc in psutil.process_iter():
         try:
             if (
@@ -115,6 +133,12 @@ def residues(
                 found.append(f"helper pid {proc.pid} running")
         except psutil.Error:
             continue
+    return found
+
+
+def _supervised_residues(run_dir: Path, port: int) -> list[str]:
+    """The system under test must be back: running, not stopped, frozen or skewed."""
+    found = []
     for name in ("server", "counter"):
         pid = read_pid_file(run_dir / "pids" / f"{name}.pid")
         if pid is None or not process_running(pid):
@@ -134,15 +158,6 @@ def residues(
     for state in Path("/sys/fs/cgroup/freezer").glob(f"cwb-{digest}-*/freezer.state"):
         if state.read_text().strip() != "THAWED":
             found.append(f"{state.parent.name} frozen")
-    if proxy is not None and kind == "latency":
-        toxics = httpx.get(f"{proxy.api_url}/proxies/{proxy.name}/toxics", timeout=5).json()
-        if toxics:
-            found.append(f"{len(toxics)} toxic(s) left on the proxy")
-    watchdog_file = run_dir / "safety" / "watchdog.json"
-    if watchdog_file.exists() and not hung:  # with a hung controller it keeps watching
-        watchdog = json.loads(watchdog_file.read_text())["pid"]
-        if process_running(watchdog):
-            found.append("watchdog still running")
     return found
 
 

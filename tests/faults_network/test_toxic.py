@@ -8,12 +8,12 @@ import pytest
 from faults_network_helpers import Rig
 
 from chaos_workbench.faults import registry
-from chaos_workbench.faults.toxic import Toxic, ToxicParams
+from chaos_workbench.faults.toxic import AnyToxic, ToxicParams
 
 
 async def test_limit_data_toxic_cuts_the_connection(rig: Rig, echo_address: str) -> None:
     host, port = await rig.proxy("db", echo_address)
-    fault = Toxic(ToxicParams(proxy="db", toxic="limit_data", attributes={"bytes": 10}), rig.ctx)
+    fault = AnyToxic(ToxicParams(proxy="db", toxic="limit_data", attributes={"bytes": 10}), rig.ctx)
     await fault.apply()
     reader, writer = await asyncio.open_connection(host, port)
     writer.write(b"0123456789abcdefghij")

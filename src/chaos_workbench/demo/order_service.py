@@ -259,83 +259,95 @@ def _parse_order(data: object) -> tuple[str, int] | str:
     return sku, qty
 
 
-def build_app(cfg: ServiceConfig) -> web.Application:
-    """The aiohttp application; dependencies connect lazily when it starts."""
-    backends = Backends(
-        db=cfg.db, cache=cfg.cache, queue=cfg.queue, payments=cfg.payments, resilient=cfg.resilient
-    )
-    orders: Orders
-    resilient: ResilientOrders | None = None
-    if cfg.resilient:
-        resilient = ResilientOrders(backends, cfg.cache_ttl_s, random.Random())
-        orders = resilient
-    else:
-        orders = NaiveOrders(backends, cfg.cache_ttl_s)
-    tasks: list[asyncio.Task[None]] = []
+class _Service:
+    """The application's state and handlers: its dependencies and the request policy."""
 
-    async def warm_cache() -> None:
+    def __init__(self, cfg: ServiceConfig) -> None:
+        self.cfg = cfg
+        self.backends = Backends(
+            db=cfg.db,
+            cache=cfg.cache,
+            queue=cfg.queue,
+            payments=cfg.payments,
+            resilient=cfg.resilient,
+        )
+        self.resilient: ResilientOrders | None = None
+        self.orders: Orders
+        if cfg.resilient:
+            self.resilient = ResilientOrders(self.backends, cfg.cache_ttl_s, random.Random())
+            self.orders = self.resilient
+        else:
+            self.orders = NaiveOrders(self.backends, cfg.cache_ttl_s)
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def warm_cache(self) -> None:
         # Load the seeded orders into the cache once, so that a stale copy exists for the
         # resilient fallback from the first second; bounded attempts, then give up.
         for _ in range(20):
             try:
-                for order in await backends.db_recent(cfg.warm_orders):
-                    await backends.cache_put(order)
+                for order in await self.backends.db_recent(self.cfg.warm_orders):
+                    await self.backends.cache_put(order)
                 return
             except Exception:
                 await asyncio.sleep(0.5)
 
-    async def drain_forever(service: ResilientOrders) -> None:
+    async def drain_forever(self, service: ResilientOrders) -> None:
         while True:
             await service.drain_once()
             await asyncio.sleep(DRAIN_INTERVAL_S)
 
-    async def on_startup(app: web.Application) -> None:
-        await backends.start()
-        tasks.append(asyncio.create_task(warm_cache()))
-        if resilient is not None:
-            tasks.append(asyncio.create_task(drain_forever(resilient)))
+    async def on_startup(self, app: web.Application) -> None:
+        await self.backends.start()
+        self.tasks.append(asyncio.create_task(self.warm_cache()))
+        if self.resilient is not None:
+            self.tasks.append(asyncio.create_task(self.drain_forever(self.resilient)))
 
-    async def on_cleanup(app: web.Application) -> None:
-        for task in tasks:
+    async def on_cleanup(self, app: web.Application) -> None:
+        for task in self.tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await backends.close()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.backends.close()
 
-    async def get_order(request: web.Request) -> web.Response:
-        return (await orders.get(request.match_info["order_id"])).to_response()
+    async def get_order(self, request: web.Request) -> web.Response:
+        return (await self.orders.get(request.match_info["order_id"])).to_response()
 
-    async def create_order(request: web.Request) -> web.Response:
+    async def create_order(self, request: web.Request) -> web.Response:
         try:
             parsed = _parse_order(await request.json())
         except ValueError:
             parsed = "body: expected JSON"
         if isinstance(parsed, str):
             return Reply(400, error=parsed).to_response()
-        return (await orders.create(*parsed)).to_response()
+        return (await self.orders.create(*parsed)).to_response()
 
-    async def healthz(request: web.Request) -> web.Response:
-        body = {"status": "ok", "resilience": "on" if cfg.resilient else "off", **orders.health()}
-        return web.json_response(body)
+    async def healthz(self, request: web.Request) -> web.Response:
+        resilience = "on" if self.cfg.resilient else "off"
+        return web.json_response({"status": "ok", "resilience": resilience, **self.orders.health()})
 
-    @web.middleware
-    async def dependency_errors(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except web.HTTPException:
-            raise
-        except Exception as exc:  # naive mode: any dependency failure fails the request
-            error = f"{type(exc).__name__}: {exc}"
-            print(f"503 {request.method} {request.path}: {error}", file=sys.stderr)
-            return Reply(503, error=error).to_response()
 
-    app = web.Application(middlewares=[dependency_errors])
-    app.router.add_get("/orders/{order_id}", get_order)
-    app.router.add_post("/orders", create_order)
-    app.router.add_get("/healthz", healthz)
-    app.on_startup.append(on_startup)
-    app.on_cleanup.append(on_cleanup)
+@web.middleware
+async def _dependency_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception as exc:  # naive mode: any dependency failure fails the request
+        error = f"{type(exc).__name__}: {exc}"
+        print(f"503 {request.method} {request.path}: {error}", file=sys.stderr)
+        return Reply(503, error=error).to_response()
+
+
+def build_app(cfg: ServiceConfig) -> web.Application:
+    """The aiohttp application; dependencies connect lazily when it starts."""
+    service = _Service(cfg)
+    app = web.Application(middlewares=[_dependency_errors])
+    app.router.add_get("/orders/{order_id}", service.get_order)
+    app.router.add_post("/orders", service.create_order)
+    app.router.add_get("/healthz", service.healthz)
+    app.on_startup.append(service.on_startup)
+    app.on_cleanup.append(service.on_cleanup)
     return app
 
 

@@ -30,7 +30,7 @@ from chaos_workbench.faults.registry import register
 from chaos_workbench.model import FaultType
 from chaos_workbench.safety.actions import RemoveToxic, RevertAction
 
-__all__ = ["ProxyToxicParams", "Toxic", "ToxicFault", "ToxicParams", "ToxicPlan"]
+__all__ = ["AnyToxic", "ProxyToxicParams", "ToxicFault", "ToxicParams", "ToxicPlan"]
 
 TTL_GRACE_S = 120.0  # a toxic outlives its planned hold by this much before it expires
 DEFAULT_TTL_S = 900.0  # when the hold is unknown: long enough for any sane hold, not forever
@@ -197,7 +197,7 @@ def _toxic_types() -> dict[str, type[Any]]:
 
 
 @register
-class Toxic(ToxicFault[ToxicParams]):
+class AnyToxic(ToxicFault[ToxicParams]):
     """Any toxic by name, on one or both streams of a proxy."""
 
     kind = "toxic"

@@ -25,9 +25,9 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import BinaryIO
 
+from chaos_workbench.aio import AsyncResource
 from chaos_workbench.errors import WorkbenchError
 from chaos_workbench.host import cgroups as cg
 from chaos_workbench.host.spawn import (
@@ -67,7 +67,7 @@ class _Managed:
     last_ready_ms: float | None = None
 
 
-class Supervisor:
+class Supervisor(AsyncResource):
     """Starts, watches and stops the processes of one run; implements ``ProcessControl``."""
 
     def __init__(
@@ -87,14 +87,8 @@ class Supervisor:
         self._procs = {spec.name: _Managed(spec) for spec in specs}
         self._cgroup_prefix = cgroup_prefix(run_dir)
 
-    async def __aenter__(self) -> Supervisor:
+    async def _on_enter(self) -> None:
         await self.start_all()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     # -- lookups ---------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from chaos_workbench._version import __version__
+from chaos_workbench.aio import AsyncResource
 from chaos_workbench.proxy import errors
 from chaos_workbench.proxy._api_json import (
     Body,
@@ -304,7 +305,7 @@ def build_app(manager: ProxyManager) -> web.Application:
     return app
 
 
-class ApiServer:
+class ApiServer(AsyncResource):
     """The API listening on ``host:port`` (port 0: ephemeral) in the running event loop."""
 
     def __init__(self, manager: ProxyManager, *, host: str = "127.0.0.1", port: int = 8474) -> None:
@@ -342,12 +343,8 @@ class ApiServer:
         if runner is not None:
             await runner.cleanup()
 
-    async def __aenter__(self) -> ApiServer:
+    async def _on_enter(self) -> None:
         await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
 
 def _bind(host: str, port: int) -> socket.socket:

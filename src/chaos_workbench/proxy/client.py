@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
 
+from chaos_workbench.aio import AsyncResource
 from chaos_workbench.proxy._client_base import (
     USER_AGENT,
     ProxyApiError,
@@ -84,7 +84,7 @@ class RemoteProxy(_Remote):
     toxics: tuple[RemoteToxic, ...] = ()
 
 
-class ToxiproxyClient:
+class ToxiproxyClient(AsyncResource):
     """Async client for a Toxiproxy 2.x compatible API at ``api_url`` (e.g. http://127.0.0.1:8474)."""
 
     def __init__(
@@ -108,17 +108,6 @@ class ToxiproxyClient:
     @property
     def api_url(self) -> str:
         return self._api_url
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._http.aclose()

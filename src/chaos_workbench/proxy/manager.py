@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from chaos_workbench.aio import AsyncResource
 from chaos_workbench.host.address import join_host_port, split_host_port
 from chaos_workbench.proxy.errors import (
     ApiError,
@@ -76,7 +77,7 @@ def _validation_detail(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-class ProxyManager:
+class ProxyManager(AsyncResource):
     """All proxies of one server process. Create and use it inside the running event loop."""
 
     def __init__(self, *, rng: random.Random) -> None:
@@ -277,12 +278,6 @@ class ProxyManager:
         if self._clock is not None:
             self._clock.close()
             self._clock = None
-
-    async def __aenter__(self) -> ProxyManager:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     # -- helpers -------------------------------------------------------------------------
     async def _check_listeners(self, specs: Sequence[ProxySpec]) -> None:

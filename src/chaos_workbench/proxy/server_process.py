@@ -18,17 +18,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
+from chaos_workbench.aio import AsyncResource
 from chaos_workbench.proxy._client_base import USER_AGENT, ProxyClientError
 
 __all__ = ["ProxyServerHandle", "start_proxy_server"]
 
 
-class ProxyServerHandle:
+class ProxyServerHandle(AsyncResource):
     """Our API server running as a child process; ``aclose()`` stops it (and its listeners)."""
 
     def __init__(self, process: asyncio.subprocess.Process, api_url: str, workdir: Path) -> None:
@@ -43,17 +43,6 @@ class ProxyServerHandle:
     @property
     def returncode(self) -> int | None:
         return self._process.returncode
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self, *, grace_s: float = 5.0) -> None:
         """SIGTERM the server's process group, SIGKILL after ``grace_s``. Idempotent."""

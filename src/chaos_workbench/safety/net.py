@@ -36,10 +36,10 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 
 import psutil
 
+from chaos_workbench.aio import AsyncResource
 from chaos_workbench.errors import WorkbenchError
 from chaos_workbench.safety.actions import RevertAction
 from chaos_workbench.safety.cleanup import CleanupReport, clean_orphans, revert_run, run_dirs_under
@@ -87,7 +87,7 @@ class Lease:
         delete_lease(self.path)
 
 
-class SafetyNet:
+class SafetyNet(AsyncResource):
     """Async context manager: leases + heartbeat + watchdog for one run directory."""
 
     def __init__(
@@ -109,7 +109,7 @@ class SafetyNet:
     def watchdog_pid(self) -> int | None:
         return self._watchdog.pid if self._watchdog is not None else None
 
-    async def __aenter__(self) -> SafetyNet:
+    async def _on_enter(self) -> None:
         leases_dir(self.run_dir).mkdir(parents=True, exist_ok=True)
         safety_dir(self.run_dir).mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
@@ -129,7 +129,6 @@ class SafetyNet:
         write_heartbeat(self.run_dir, next(self._beats))
         await self._start_watchdog()
         self._renew_task = asyncio.create_task(self._renew(), name="safety-net-renew")
-        return self
 
     async def _start_watchdog(self) -> None:
         ready_file = safety_dir(self.run_dir) / "watchdog.json"
@@ -191,11 +190,6 @@ class SafetyNet:
 
     def outstanding(self) -> list[LeaseRecord]:
         return [record for _, record in read_leases(self.run_dir)[0]]
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Revert anything still leased, then stop the watchdog and wait for it."""

@@ -23,11 +23,10 @@ import asyncio
 import contextlib
 import random
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable
-from types import TracebackType
-from typing import Self
 
+from chaos_workbench.aio import AsyncResource
 from chaos_workbench.traffic.recorder import WindowRecorder
 from chaos_workbench.traffic.schedule import RateProfile, intended_offsets_ns
 from chaos_workbench.traffic.stats import DriverStats
@@ -38,7 +37,7 @@ __all__ = ["PacedDriver"]
 _SWEEP_S = 0.05  # timeouts, window emission and (load driver) pool trimming run at 20 Hz
 
 
-class PacedDriver(ABC):
+class PacedDriver(AsyncResource):
     """Sends at planned times and measures into windows; subclasses say how one send goes."""
 
     def __init__(
@@ -94,17 +93,8 @@ class PacedDriver(ABC):
         """After the drain (or its timeout or cancellation): ``_finish`` and release all."""
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def __aenter__(self) -> Self:
+    async def _on_enter(self) -> None:
         self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def start(self) -> None:
         """Begin sending (the run's clock starts now)."""

@@ -5,7 +5,7 @@ body), hold a request back, or cut a response after N bytes. That needs to know 
 message starts and ends *in the byte stream*, which ``httptools`` callbacks do not say. So
 this module finds the boundaries itself (head = up to the first blank line; body framed by
 ``Transfer-Encoding: chunked``, ``Content-Length``, or the response rules of RFC 9112 §6.3)
-and leaves parsing and validating each head to ``_heads`` (llhttp, via ``httptools``). Bodies are never
+and leaves parsing and validating each head to ``_parsing`` (llhttp, via ``httptools``). Bodies are never
 decoded: the framer hands out the raw wire bytes, chunk-size lines included.
 
 A framer that meets something that is not HTTP/1.x (or that it cannot frame safely) turns
@@ -22,9 +22,9 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
-from chaos_workbench.proxy.http._heads import (
+from chaos_workbench.proxy.http._parsing import (
     Framing,
     RequestHead,
     ResponseHead,
@@ -85,6 +85,7 @@ class Opaque:
 
 END: Final = End()
 Event = Head | Body | End | Opaque
+_H = TypeVar("_H", RequestHead, ResponseHead)
 
 
 class _State(enum.Enum):
@@ -185,101 +186,157 @@ class _Framer(ABC):
 
     def _step(self, out: list[Event]) -> bool:
         """Consume what the current state can; False when more input is needed."""
-        buf, st = self._buf, self._state
-        if st is _State.HEAD:
-            return bool(buf) and self._head(out)
-        if st is _State.LENGTH or st is _State.CHUNK_DATA:
-            if not buf:
-                return False
-            n = min(self._remaining, len(buf))
-            out.append(Body(self._take(n)))
-            self._remaining -= n
-            if self._remaining == 0:
-                if st is _State.LENGTH:
-                    out.append(END)
-                    self._state = _State.HEAD
-                else:
-                    self._state = _State.CHUNK_CRLF
-            return True
-        if st is _State.UNTIL_CLOSE:
-            if buf:
-                out.append(Body(self._take(len(buf))))
+        return _READERS[self._state](self, out)
+
+    # -- one reader per state (the table ``_READERS`` below) ---------------------------------
+
+    def _read_sized(self, out: list[Event]) -> bool:
+        """LENGTH and CHUNK_DATA: pass on up to ``_remaining`` bytes."""
+        buf = self._buf
+        if not buf:
             return False
-        if st is _State.CHUNK_CRLF:
-            if len(buf) < 2:
-                return False
-            if buf[:2] != b"\r\n":
-                self._state = _State.OPAQUE
-                return True
-            out.append(Body(self._take(2)))
-            self._state = _State.CHUNK_SIZE
-            return True
-        if st is _State.CHUNK_SIZE:
-            i = buf.find(b"\r\n")
-            if i < 0:
-                if len(buf) > MAX_CHUNK_LINE_BYTES:
-                    self._state = _State.OPAQUE
-                    return True
-                return False
-            size_text = bytes(buf[:i]).split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                self._state = _State.OPAQUE
-                return True
-            out.append(Body(self._take(i + 2)))
-            if size == 0:
-                self._state = _State.TRAILER
-            else:
-                self._state, self._remaining = _State.CHUNK_DATA, size
-            return True
-        if st is _State.TRAILER:
-            i = buf.find(b"\r\n")
-            if i < 0:
-                if len(buf) > MAX_HEAD_BYTES:
-                    self._state = _State.OPAQUE
-                    return True
-                return False
-            out.append(Body(self._take(i + 2)))
-            if i == 0:  # the blank line that ends the trailer section
+        n = min(self._remaining, len(buf))
+        out.append(Body(self._take(n)))
+        self._remaining -= n
+        if self._remaining == 0:
+            if self._state is _State.LENGTH:
                 out.append(END)
                 self._state = _State.HEAD
+            else:
+                self._state = _State.CHUNK_CRLF
+        return True
+
+    def _read_until_close(self, out: list[Event]) -> bool:
+        if self._buf:
+            out.append(Body(self._take(len(self._buf))))
+        return False
+
+    def _read_chunk_crlf(self, out: list[Event]) -> bool:
+        """The CRLF after a chunk's data."""
+        buf = self._buf
+        if len(buf) < 2:
+            return False
+        if buf[:2] != b"\r\n":
+            self._state = _State.OPAQUE
             return True
+        out.append(Body(self._take(2)))
+        self._state = _State.CHUNK_SIZE
+        return True
+
+    def _read_chunk_size(self, out: list[Event]) -> bool:
+        """A chunk-size line (hex size, optional extensions); size 0 starts the trailer."""
+        buf = self._buf
+        i = buf.find(b"\r\n")
+        if i < 0:
+            return self._too_long(MAX_CHUNK_LINE_BYTES)
+        size_text = bytes(buf[:i]).split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            self._state = _State.OPAQUE
+            return True
+        out.append(Body(self._take(i + 2)))
+        if size == 0:
+            self._state = _State.TRAILER
+        else:
+            self._state, self._remaining = _State.CHUNK_DATA, size
+        return True
+
+    def _read_trailer(self, out: list[Event]) -> bool:
+        """Trailer lines, up to the blank line that ends the message."""
+        i = self._buf.find(b"\r\n")
+        if i < 0:
+            return self._too_long(MAX_HEAD_BYTES)
+        out.append(Body(self._take(i + 2)))
+        if i == 0:
+            out.append(END)
+            self._state = _State.HEAD
+        return True
+
+    def _read_head(self, out: list[Event]) -> bool:
+        return bool(self._buf) and self._head(out)
+
+    def _read_nothing(self, out: list[Event]) -> bool:
         return False  # pragma: no cover - OPAQUE is handled in feed()
+
+    def _too_long(self, limit: int) -> bool:
+        """An unfinished line: past ``limit`` bytes it is not HTTP (go opaque, True)."""
+        if len(self._buf) > limit:
+            self._state = _State.OPAQUE
+            return True
+        return False
+
+    # -- heads -------------------------------------------------------------------------------
+
+    def _head_end(self, partial_ok: Callable[[bytearray], bool], line: re.Pattern[bytes]) -> int:
+        """Where the head at the start of the buffer ends (past its blank line).
+
+        0: more bytes are needed; -1: this is not HTTP/1.x, and the framer went opaque.
+        ``partial_ok`` judges a start line still arriving; ``line`` a whole one.
+        """
+        buf = self._buf
+        if buf.find(b"\r\n") < 0:
+            ok = partial_ok(buf) and len(buf) <= MAX_HEAD_BYTES
+        elif not line.match(buf):
+            ok = False
+        else:
+            end = buf.find(b"\r\n\r\n")
+            if end >= 0:
+                return end + 4
+            ok = len(buf) <= MAX_HEAD_BYTES
+        if ok:
+            return 0
+        self._state = _State.OPAQUE
+        return -1
+
+    def _take_head(self, end: int, parse: Callable[[bytes], _H]) -> _H | None:
+        """Parse and remove the head ``buf[:end]``; None (and opaque) if llhttp refuses it."""
+        try:
+            head = parse(bytes(self._buf[:end]))
+        except ValueError:
+            self._state = _State.OPAQUE
+            return None
+        del self._buf[:end]
+        return head
 
     @abstractmethod
     def _head(self, out: list[Event]) -> bool:
         """Frame one head from the buffer into ``out``; False when more bytes are needed."""
 
 
+_READERS: Final[dict[_State, Callable[[_Framer, list[Event]], bool]]] = {
+    _State.HEAD: _Framer._read_head,
+    _State.LENGTH: _Framer._read_sized,
+    _State.CHUNK_DATA: _Framer._read_sized,
+    _State.UNTIL_CLOSE: _Framer._read_until_close,
+    _State.CHUNK_CRLF: _Framer._read_chunk_crlf,
+    _State.CHUNK_SIZE: _Framer._read_chunk_size,
+    _State.TRAILER: _Framer._read_trailer,
+    _State.OPAQUE: _Framer._read_nothing,
+}
+"""What each state reads next (h11's one-reader-per-state framing)."""
+
+
+def _request_line_so_far(buf: bytearray) -> bool:
+    return _REQUEST_PREFIX.match(buf) is not None
+
+
+def _status_line_so_far(buf: bytearray) -> bool:
+    n = min(len(buf), len(_RESPONSE_START))
+    return buf[:n] == _RESPONSE_START[:n]
+
+
 class RequestFramer(_Framer):
     """Frames the client-to-upstream byte stream into requests."""
 
     def _head(self, out: list[Event]) -> bool:
-        buf = self._buf
-        line_end = buf.find(b"\r\n")
-        if line_end < 0:
-            if not _REQUEST_PREFIX.match(buf) or len(buf) > MAX_HEAD_BYTES:
-                self._state = _State.OPAQUE
-                return True
-            return False
-        if not _REQUEST_LINE.match(buf):
-            self._state = _State.OPAQUE
-            return True
-        end = buf.find(b"\r\n\r\n")
-        if end < 0:
-            if len(buf) > MAX_HEAD_BYTES:
-                self._state = _State.OPAQUE
-                return True
-            return False
-        try:
-            head = parse_request_head(bytes(buf[: end + 4]))
-        except ValueError:
-            self._state = _State.OPAQUE
-            return True
-        del buf[: end + 4]
-        out.append(Head(head))
-        self._start_body(head.framing, head.content_length, out)
+        end = self._head_end(_request_line_so_far, _REQUEST_LINE)
+        if end <= 0:
+            return end < 0
+        head = self._take_head(end, parse_request_head)
+        if head is not None:
+            out.append(Head(head))
+            self._start_body(head.framing, head.content_length, out)
         return True
 
 
@@ -297,36 +354,16 @@ class ResponseFramer(_Framer):
         self.upgraded = False  # a 101, or a 2xx to CONNECT: the rest is a tunnel
 
     def _head(self, out: list[Event]) -> bool:
-        buf = self._buf
         method = self._request_method()
         if method is None:
             self._state = _State.OPAQUE
             return True
-        n = min(len(buf), len(_RESPONSE_START))
-        if buf[:n] != _RESPONSE_START[:n]:
-            self._state = _State.OPAQUE
+        end = self._head_end(_status_line_so_far, _RESPONSE_LINE)
+        if end <= 0:
+            return end < 0
+        head = self._take_head(end, lambda raw: parse_response_head(raw, method))
+        if head is None:
             return True
-        line_end = buf.find(b"\r\n")
-        if line_end < 0:
-            if len(buf) > MAX_HEAD_BYTES:
-                self._state = _State.OPAQUE
-                return True
-            return False
-        if not _RESPONSE_LINE.match(buf):
-            self._state = _State.OPAQUE
-            return True
-        end = buf.find(b"\r\n\r\n")
-        if end < 0:
-            if len(buf) > MAX_HEAD_BYTES:
-                self._state = _State.OPAQUE
-                return True
-            return False
-        try:
-            head = parse_response_head(bytes(buf[: end + 4]), method)
-        except ValueError:
-            self._state = _State.OPAQUE
-            return True
-        del buf[: end + 4]
         out.append(Head(head))
         if head.status == 101 or (method == "CONNECT" and 200 <= head.status < 300):
             out.append(END)

@@ -38,7 +38,7 @@ from chaos_workbench.proxy.http._framing import (
     ResponseFramer,
     ResponseHead,
 )
-from chaos_workbench.proxy.http._heads import split_headers
+from chaos_workbench.proxy.http._parsing import split_headers
 from chaos_workbench.proxy.http.stats import COUNTERS
 
 __all__ = [

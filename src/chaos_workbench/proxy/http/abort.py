@@ -16,19 +16,19 @@ from chaos_workbench.proxy.http._session import RequestPlan
 from chaos_workbench.proxy.http._toxic import HttpToxic
 from chaos_workbench.proxy.toxics.base import PipeContext, register
 
-__all__ = ["HttpAbort", "HttpAbortToxic"]
+__all__ = ["HttpAbortAttributes", "HttpAbortToxic"]
 
 
-class HttpAbort(MessageMatch):
+class HttpAbortAttributes(MessageMatch):
     """Attributes of ``http_abort``."""
 
     after_bytes: int = Field(default=0, ge=0, description="Response bytes let through first.")
 
 
 @register
-class HttpAbortToxic(HttpToxic[HttpAbort]):
+class HttpAbortToxic(HttpToxic[HttpAbortAttributes]):
     type_name = "http_abort"
-    attributes_model = HttpAbort
+    attributes_model = HttpAbortAttributes
 
     def act(self, plan: RequestPlan, ctx: PipeContext) -> bool:
         if not plan.forward:

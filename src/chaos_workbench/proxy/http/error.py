@@ -12,16 +12,16 @@ from __future__ import annotations
 
 from pydantic import Field, field_serializer, field_validator
 
-from chaos_workbench.proxy.http._headers import header_map
+from chaos_workbench.proxy.http._header_values import header_map
 from chaos_workbench.proxy.http._match import MessageMatch
 from chaos_workbench.proxy.http._session import RequestPlan, SyntheticResponse
 from chaos_workbench.proxy.http._toxic import HttpToxic
 from chaos_workbench.proxy.toxics.base import PipeContext, register
 
-__all__ = ["HttpError", "HttpErrorToxic"]
+__all__ = ["HttpErrorAttributes", "HttpErrorToxic"]
 
 
-class HttpError(MessageMatch):
+class HttpErrorAttributes(MessageMatch):
     """Attributes of ``http_error``."""
 
     status: int = Field(default=503, ge=200, le=599, description="Status code (2xx-5xx).")
@@ -50,9 +50,9 @@ class HttpError(MessageMatch):
 
 
 @register
-class HttpErrorToxic(HttpToxic[HttpError]):
+class HttpErrorToxic(HttpToxic[HttpErrorAttributes]):
     type_name = "http_error"
-    attributes_model = HttpError
+    attributes_model = HttpErrorAttributes
 
     def act(self, plan: RequestPlan, ctx: PipeContext) -> bool:
         if not plan.forward:

@@ -14,16 +14,16 @@ from typing import Literal
 
 from pydantic import Field, field_serializer, field_validator
 
-from chaos_workbench.proxy.http._headers import header_map, header_names
+from chaos_workbench.proxy.http._header_values import header_map, header_names
 from chaos_workbench.proxy.http._match import MessageMatch
 from chaos_workbench.proxy.http._session import HeaderEdits, RequestPlan
 from chaos_workbench.proxy.http._toxic import HttpToxic
 from chaos_workbench.proxy.toxics.base import PipeContext, register
 
-__all__ = ["HttpHeader", "HttpHeaderToxic"]
+__all__ = ["HttpHeaderAttributes", "HttpHeaderToxic"]
 
 
-class HttpHeader(MessageMatch):
+class HttpHeaderAttributes(MessageMatch):
     """Attributes of ``http_header``."""
 
     target: Literal["request", "response"] = "response"
@@ -50,9 +50,9 @@ class HttpHeader(MessageMatch):
 
 
 @register
-class HttpHeaderToxic(HttpToxic[HttpHeader]):
+class HttpHeaderToxic(HttpToxic[HttpHeaderAttributes]):
     type_name = "http_header"
-    attributes_model = HttpHeader
+    attributes_model = HttpHeaderAttributes
 
     def act(self, plan: RequestPlan, ctx: PipeContext) -> bool:
         if not plan.forward:

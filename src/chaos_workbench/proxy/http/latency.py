@@ -16,10 +16,10 @@ from chaos_workbench.proxy.http._session import RequestPlan
 from chaos_workbench.proxy.http._toxic import HttpToxic
 from chaos_workbench.proxy.toxics.base import PipeContext, register
 
-__all__ = ["HttpLatency", "HttpLatencyToxic"]
+__all__ = ["HttpLatencyAttributes", "HttpLatencyToxic"]
 
 
-class HttpLatency(MessageMatch):
+class HttpLatencyAttributes(MessageMatch):
     """Attributes of ``http_latency``."""
 
     latency_ms: float = Field(default=0.0, ge=0.0, le=3_600_000.0)
@@ -27,9 +27,9 @@ class HttpLatency(MessageMatch):
 
 
 @register
-class HttpLatencyToxic(HttpToxic[HttpLatency]):
+class HttpLatencyToxic(HttpToxic[HttpLatencyAttributes]):
     type_name = "http_latency"
-    attributes_model = HttpLatency
+    attributes_model = HttpLatencyAttributes
 
     def act(self, plan: RequestPlan, ctx: PipeContext) -> bool:
         if not plan.forward:

@@ -76,6 +76,7 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -264,6 +265,66 @@ class TimedPipe(Pipe):
 
     def dispose(self) -> None:
         self.cancel_timer()
+
+
+class QueuedPipe(Pipe):
+    """A pipe that holds items until they are due (``latency``, ``slicer``).
+
+    Items — bytes, or the EOF as ``None`` behind them — leave in order, each at its due
+    time (never before the item ahead of it, and at least ``spacing_ns`` after it), released
+    by one pending timer; :meth:`flush` hands everything on at once when the toxic is
+    removed, :meth:`dispose` cancels the timer.
+    """
+
+    spacing_ns: int = 0  # the least time between two items leaving (the slicer's delay)
+
+    def __init__(self, ctx: PipeContext) -> None:
+        super().__init__(ctx)
+        self.queue: deque[tuple[int, bytes | None]] = deque()  # (due_ns, item)
+        self.timer: TimerHandle | None = None
+        self.last_due_ns = 0
+
+    def hold(self, due_ns: int, item: bytes) -> None:
+        """Queue ``item`` to leave at ``due_ns``, or as soon after as order allows."""
+        self.held_bytes += len(item)
+        self._enqueue(due_ns, item)
+
+    def feed_eof(self) -> None:
+        if not self.queue:
+            self.out.feed_eof()
+        else:
+            self._enqueue(self.ctx.now_ns(), None)
+
+    def _enqueue(self, due_ns: int, item: bytes | None) -> None:
+        due_ns = max(due_ns, self.last_due_ns + self.spacing_ns)
+        self.last_due_ns = due_ns
+        self.queue.append((due_ns, item))
+        if self.timer is None:
+            if due_ns <= self.ctx.now_ns():
+                self._release()
+            else:
+                self.timer = self.ctx.call_at(due_ns, self._release)
+
+    def _release(self) -> None:
+        self.timer = None
+        now = self.ctx.now_ns()
+        queue = self.queue
+        while queue and queue[0][0] <= now:
+            self.pass_held(queue.popleft()[1])
+        if queue and self.timer is None:
+            self.timer = self.ctx.call_at(queue[0][0], self._release)
+
+    def flush(self) -> None:
+        queue = self.queue
+        while queue:
+            self.pass_held(queue.popleft()[1])
+
+    def dispose(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.queue.clear()
+        self.held_bytes = 0
 
 
 A = TypeVar("A", bound=ToxicAttributes)

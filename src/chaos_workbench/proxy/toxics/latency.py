@@ -19,7 +19,6 @@ byte-for-byte Toxiproxy's ``{"latency": N, "jitter": N}``; any other value is sh
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any, Literal
 
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
@@ -27,7 +26,7 @@ from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 from chaos_workbench.proxy.toxics.base import (
     Pipe,
     PipeContext,
-    TimerHandle,
+    QueuedPipe,
     Toxic,
     ToxicAttributes,
     register,
@@ -77,13 +76,10 @@ def sample_delay_ms(
     return max(delay, 0.0)
 
 
-class LatencyPipe(Pipe):
+class LatencyPipe(QueuedPipe):
     def __init__(self, ctx: PipeContext, attrs: LatencyAttributes) -> None:
         super().__init__(ctx)
         self.attrs = attrs
-        self.queue: deque[tuple[int, bytes | None]] = deque()  # (due_ns, data); None = EOF
-        self.timer: TimerHandle | None = None
-        self.last_due_ns = 0
 
     def _delay_ns(self) -> int:
         attrs, rng = self.attrs, self.ctx.rng
@@ -95,40 +91,9 @@ class LatencyPipe(Pipe):
 
     def feed(self, data: bytes) -> None:
         now = self.ctx.now_ns()
-        due = max(now + self._delay_ns(), self.last_due_ns)
+        due = now + self._delay_ns()
         if not self.queue and due <= now:
             self.out.feed(data)
             return
         self.ctx.record_action()
-        self.last_due_ns = due
-        self.queue.append((due, data))
-        self.held_bytes += len(data)
-        if self.timer is None:
-            self.timer = self.ctx.call_at(due, self._release)
-
-    def feed_eof(self) -> None:
-        if not self.queue:
-            self.out.feed_eof()
-        else:
-            self.queue.append((self.last_due_ns, None))
-
-    def _release(self) -> None:
-        self.timer = None
-        now = self.ctx.now_ns()
-        queue = self.queue
-        while queue and queue[0][0] <= now:
-            self.pass_held(queue.popleft()[1])
-        if queue and self.timer is None:
-            self.timer = self.ctx.call_at(queue[0][0], self._release)
-
-    def flush(self) -> None:
-        queue = self.queue
-        while queue:
-            self.pass_held(queue.popleft()[1])
-
-    def dispose(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        self.queue.clear()
-        self.held_bytes = 0
+        self.hold(due, data)

@@ -8,14 +8,13 @@ segments; a slice is never sent before the one ahead of it.
 from __future__ import annotations
 
 import random
-from collections import deque
 
 from pydantic import Field
 
 from chaos_workbench.proxy.toxics.base import (
     Pipe,
     PipeContext,
-    TimerHandle,
+    QueuedPipe,
     Toxic,
     ToxicAttributes,
     register,
@@ -59,13 +58,11 @@ def slice_offsets(size: int, average: int, variation: int, rng: random.Random) -
     return cuts
 
 
-class SlicerPipe(Pipe):
+class SlicerPipe(QueuedPipe):
     def __init__(self, ctx: PipeContext, attrs: SlicerAttributes) -> None:
         super().__init__(ctx)
         self.attrs = attrs
-        self.queue: deque[bytes | None] = deque()  # None = EOF
-        self.timer: TimerHandle | None = None
-        self.next_ns = 0
+        self.spacing_ns = attrs.delay * 1000
 
     def feed(self, data: bytes) -> None:
         attrs = self.attrs
@@ -75,38 +72,6 @@ class SlicerPipe(Pipe):
             for i in range(1, len(cuts)):
                 self.out.feed(data[cuts[i - 1] : cuts[i]])
             return
-        for i in range(1, len(cuts)):
-            self.queue.append(data[cuts[i - 1] : cuts[i]])
-        self.held_bytes += len(data)
-        if self.timer is None:
-            self.next_ns = max(self.next_ns, self.ctx.now_ns())
-            self._release()
-
-    def feed_eof(self) -> None:
-        if not self.queue:
-            self.out.feed_eof()
-        else:
-            self.queue.append(None)
-
-    def _release(self) -> None:
-        self.timer = None
         now = self.ctx.now_ns()
-        step = self.attrs.delay * 1000
-        while self.queue and self.next_ns <= now:
-            piece = self.queue.popleft()
-            self.pass_held(piece)
-            if piece is not None:
-                self.next_ns += step
-        if self.queue and self.timer is None:
-            self.timer = self.ctx.call_at(self.next_ns, self._release)
-
-    def flush(self) -> None:
-        while self.queue:
-            self.pass_held(self.queue.popleft())
-
-    def dispose(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        self.queue.clear()
-        self.held_bytes = 0
+        for i in range(1, len(cuts)):
+            self.hold(now, data[cuts[i - 1] : cuts[i]])
