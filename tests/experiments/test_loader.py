@@ -418,3 +418,47 @@ def test_suite_built_in_python_still_checks_references() -> None:
     message = str(info.value)
     assert "experiments[0].fault.proxy: proxy 'cache' is not defined (defined: db)" in message
     assert "proxies[0].upstream: '10.0.0.1' is not on loopback" in message
+
+
+@pytest.mark.parametrize("section", ["proxies", "processes", "experiments", "guardrails"])
+@pytest.mark.parametrize("value", ["5", "'text'", "{a: 1}"])
+def test_a_list_section_of_the_wrong_shape_is_a_problem_not_a_crash(
+    tmp_path: Path, section: str, value: str
+) -> None:
+    text = BASE + f"{section}: {value}\n" if section == "guardrails" else BASE
+    if section != "guardrails":
+        start = line_of(text, f"{section}:")
+        lines = text.splitlines()
+        end = next(
+            (n for n in range(start, len(lines)) if lines[n] and not lines[n].startswith(" ")),
+            len(lines),
+        )
+        text = "\n".join([*lines[: start - 1], f"{section}: {value}", *lines[end:]]) + "\n"
+    path = tmp_path / "suite.yaml"
+    path.write_text(text)
+    problems = problems_of(path)
+    assert any(p.path == section for p in problems), problems
+
+
+def test_readiness_over_http_is_validated(tmp_path: Path) -> None:
+    path = tmp_path / "suite.yaml"
+    ready = "    ready: {http: 'ftp://127.0.0.1/x', status: [200, 700]}"
+    path.write_text(edit(BASE, line_of(BASE, "command: [python"), ready))
+    problems = problems_of(path)
+    messages = {p.path: p.message for p in problems}
+    assert "expected an http:// or https:// URL" in messages["processes[0].ready.http"]
+    assert "100..599" in messages["processes[0].ready.status"]
+
+
+def test_a_readiness_url_off_loopback_needs_the_blast_radius(tmp_path: Path) -> None:
+    path = tmp_path / "suite.yaml"
+    ready = "    command: [python]\n    ready: {http: 'http://10.1.2.3:8080/ready'}"
+    path.write_text(edit(BASE, line_of(BASE, "command: [python"), ready))
+    problems = problems_of(path)
+    assert [p.path for p in problems] == ["processes[0].ready.http"]
+    assert "'10.1.2.3' is not on loopback" in problems[0].message
+    assert problems[0].line == line_of(path.read_text(), "ready: {http")
+    allowed = path.read_text() + "blast_radius: {hosts: [10.1.2.3]}\n"
+    suite = parse_suite(allowed, env={})
+    assert suite.processes[0].ready.http == "http://10.1.2.3:8080/ready"
+    assert suite.processes[0].ready.status == (200,)

@@ -6,9 +6,11 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
@@ -258,5 +260,80 @@ async def test_restart_after_a_crash_clears_the_old_instances_children(run_dir: 
         assert orphan.is_running()
         await sup.start("parent")
         await _until(lambda: not orphan.is_running() or orphan.status() == psutil.STATUS_ZOMBIE)
+    finally:
+        await sup.aclose()
+
+
+READY_SERVER = Path(__file__).with_name("ready_server.py")
+
+
+async def test_http_readiness_waits_for_the_status(
+    run_dir: Path, free_port: Callable[[], int]
+) -> None:
+    """Ready means the URL answers 200: not when the port opens (it answers 503 first)."""
+    port = free_port()
+    argv = (sys.executable, str(READY_SERVER), str(port), "--warm-s", "0.8")
+    spec = _spec("svc", argv, http=f"http://127.0.0.1:{port}/ready", timeout_s=20)
+    async with Supervisor([spec], run_dir=run_dir) as sup:
+        ready_ms = sup.last_ready_ms("svc")
+        assert ready_ms is not None
+        assert ready_ms >= 750  # the port was open long before; 503 is not ready
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"http://127.0.0.1:{port}/ready")).status_code == 200
+
+
+async def test_http_readiness_accepts_the_listed_statuses(
+    run_dir: Path, free_port: Callable[[], int]
+) -> None:
+    port = free_port()
+    argv = (sys.executable, str(READY_SERVER), str(port), "--warm-s", "30")
+    spec = _spec("svc", argv, http=f"http://127.0.0.1:{port}/ready", status=[503], timeout_s=20)
+    async with Supervisor([spec], run_dir=run_dir) as sup:
+        ready_ms = sup.last_ready_ms("svc")
+        assert ready_ms is not None
+        assert ready_ms < 10_000  # 503 was asked for: no need to wait out the 30 s warm-up
+
+
+async def test_an_http_check_that_never_answers_is_not_ready_and_says_what_it_waited_for(
+    run_dir: Path, free_port: Callable[[], int]
+) -> None:
+    port = free_port()
+    argv = (sys.executable, str(READY_SERVER), str(port))
+    url = f"http://127.0.0.1:{port}/hang"
+    sup = Supervisor([_spec("svc", argv, http=url, timeout_s=2.5)], run_dir=run_dir)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ProcessNotReady, match=rf"GET {url} answering 200"):
+            await sup.start_all()
+    finally:
+        await sup.aclose()
+    # Each attempt is bounded (1 s): the start gives up at its timeout, not long after.
+    assert 2.4 <= time.monotonic() - started <= 6.0
+
+
+async def test_the_watchdog_restart_waits_for_http_readiness_too(
+    run_dir: Path, free_port: Callable[[], int]
+) -> None:
+    from chaos_workbench.safety.executor import execute
+
+    port = free_port()
+    argv = (sys.executable, str(READY_SERVER), str(port), "--warm-s", "0.6")
+    url = f"http://127.0.0.1:{port}/ready"
+    sup = Supervisor([_spec("svc", argv, http=url, timeout_s=20)], run_dir=run_dir)
+    await sup.start_all()
+    try:
+        action = StartProcess.of(sup.launch_spec("svc"))
+        assert action.ready_http == url
+        first = sup.pid("svc")
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        await _until(lambda: sup.pid("svc") is None)
+        started = time.monotonic()
+        outcome = await asyncio.to_thread(execute, action)
+        assert outcome.ok, outcome.detail
+        assert outcome.detail.startswith("started svc")
+        assert time.monotonic() - started >= 0.5  # it waited for 200, not just the port
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(url)).status_code == 200
     finally:
         await sup.aclose()

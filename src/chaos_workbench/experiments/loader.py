@@ -39,7 +39,7 @@ from chaos_workbench.experiments.references import (
     reference_problems,
 )
 from chaos_workbench.experiments.schema import BlastRadius, FaultField, Suite
-from chaos_workbench.faults import FaultParams
+from chaos_workbench.faults import FaultParams, Reference
 from chaos_workbench.faults import registry as fault_registry
 from chaos_workbench.host.address import split_host_port
 from chaos_workbench.probes.spec import (
@@ -216,7 +216,9 @@ def _outline_from_raw(data: object, unset: list[Loc]) -> SuiteOutline:
 
     Names count as defined even where their entry has other mistakes, so that one typo does
     not also report every reference to that entry as undefined; a section with a name from
-    an unset variable is incomplete, so references into it are not checked at all.
+    an unset variable is incomplete, so references into it are not checked at all. A
+    section of the wrong shape (``proxies: 5``) contributes nothing here: validation
+    reports it.
     """
     if not isinstance(data, dict):
         return SuiteOutline(allowed_hosts=None)
@@ -225,57 +227,90 @@ def _outline_from_raw(data: object, unset: list[Loc]) -> SuiteOutline:
         for loc in unset
         if len(loc) == 3 and loc[2] == "name"
     }
-
-    def names(section: str) -> tuple[tuple[int, str], ...]:
-        items = data.get(section)
-        if not isinstance(items, list):
-            return ()
-        return tuple(
-            (i, item["name"])
-            for i, item in enumerate(items)
-            if isinstance(item, dict) and isinstance(item.get("name"), str)
-        )
-
-    upstreams = []
-    for index, item in enumerate(data.get("proxies") or []):
-        upstream = item.get("upstream") if isinstance(item, dict) else None
-        if isinstance(upstream, str):
-            try:
-                split_host_port(upstream)
-            except ValueError:
-                continue
-            upstreams.append((index, upstream))
-    experiments = []
-    raw_experiments = data.get("experiments")
-    for index, item in enumerate(raw_experiments if isinstance(raw_experiments, list) else []):
-        if not isinstance(item, dict):
-            continue
-        name = item.get("name") if isinstance(item.get("name"), str) else None
-        try:
-            fault = _FAULT_ADAPTER.validate_python(item.get("fault"), context=_CONTEXT)
-            refs = tuple(r for r in fault.references() if r.kind not in incomplete)
-        except ValidationError:
-            refs = ()
-        experiments.append((index, name, refs))
     traffic = data.get("traffic")
     url = traffic.get("url") if isinstance(traffic, dict) else None
-    probe_target: tuple[str, str] | None = None
-    if data.get("probe") is not None:
-        try:
-            probe_target = _PROBE_ADAPTER.validate_python(data.get("probe")).target()
-        except ValidationError:
-            probe_target = None  # reported by the model validation itself
-    try:
-        blast = BlastRadius.model_validate(data.get("blast_radius") or {})
-        allowed: frozenset[str] | None = frozenset(blast.hosts)
-    except ValidationError:
-        allowed = None
     return SuiteOutline(
-        proxies=names("proxies"),
-        processes=names("processes"),
-        upstreams=tuple(upstreams),
-        experiments=tuple(experiments),
+        proxies=_names(data, "proxies"),
+        processes=_names(data, "processes"),
+        upstreams=tuple(
+            (i, upstream)
+            for i, item in _entries(data, "proxies")
+            if (upstream := _text(item, "upstream")) is not None and _is_address(upstream)
+        ),
+        experiments=tuple(
+            (i, _text(item, "name"), _refs(item, incomplete))
+            for i, item in _entries(data, "experiments")
+        ),
         traffic_url=url if isinstance(url, str) and urlsplit(url).hostname else None,
-        probe_target=probe_target,
-        allowed_hosts=allowed,
+        probe_target=_probe_target(data.get("probe")),
+        guardrail_targets=tuple(
+            (("guardrails", i, "probe", target[0]), target[1])
+            for i, item in _entries(data, "guardrails")
+            if (target := _probe_target(item.get("probe"))) is not None
+        ),
+        readiness_targets=tuple(
+            (("processes", i, "ready", "http"), host)
+            for i, item in _entries(data, "processes")
+            if (host := _readiness_host(item.get("ready")))
+        ),
+        allowed_hosts=_allowed_hosts(data.get("blast_radius")),
     )
+
+
+def _entries(data: dict[str, object], section: str) -> list[tuple[int, dict[str, object]]]:
+    """The mapping items of a list section, with their indexes."""
+    items = data.get(section)
+    if not isinstance(items, list):
+        return []
+    return [(i, item) for i, item in enumerate(items) if isinstance(item, dict)]
+
+
+def _text(item: dict[str, object], key: str) -> str | None:
+    value = item.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _names(data: dict[str, object], section: str) -> tuple[tuple[int, str], ...]:
+    return tuple(
+        (i, name)
+        for i, item in _entries(data, section)
+        if (name := _text(item, "name")) is not None
+    )
+
+
+def _is_address(text: str) -> bool:
+    try:
+        split_host_port(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _refs(item: dict[str, object], incomplete: set[str | None]) -> tuple[Reference, ...]:
+    try:
+        fault = _FAULT_ADAPTER.validate_python(item.get("fault"), context=_CONTEXT)
+    except ValidationError:
+        return ()
+    return tuple(r for r in fault.references() if r.kind not in incomplete)
+
+
+def _probe_target(raw: object) -> tuple[str, str] | None:
+    if raw is None:
+        return None
+    try:
+        return _PROBE_ADAPTER.validate_python(raw).target()
+    except ValidationError:
+        return None  # reported by the model validation itself
+
+
+def _readiness_host(raw: object) -> str:
+    http = raw.get("http") if isinstance(raw, dict) else None
+    return (urlsplit(http).hostname or "") if isinstance(http, str) else ""
+
+
+def _allowed_hosts(raw: object) -> frozenset[str] | None:
+    """The allowed hosts, or None when ``blast_radius`` is itself invalid (skip host checks)."""
+    try:
+        return frozenset(BlastRadius.model_validate(raw or {}).hosts)
+    except ValidationError:
+        return None

@@ -66,6 +66,7 @@ class SuiteOutline:
     traffic_url: str | None = None
     probe_target: tuple[str, str] | None = None  # (field, host)
     guardrail_targets: tuple[tuple[Loc, str], ...] = ()
+    readiness_targets: tuple[tuple[Loc, str], ...] = ()  # hosts of `ready.http` URLs
     allowed_hosts: frozenset[str] | None = frozenset()
 
     @classmethod
@@ -83,6 +84,11 @@ class SuiteOutline:
                 (("guardrails", i, "probe", g.probe.target()[0]), g.probe.target()[1])
                 for i, g in enumerate(suite.guardrails)
                 if g.probe is not None
+            ),
+            readiness_targets=tuple(
+                (("processes", i, "ready", "http"), urlsplit(p.ready.http).hostname or "")
+                for i, p in enumerate(suite.processes)
+                if p.ready.http is not None
             ),
             allowed_hosts=frozenset(suite.blast_radius.hosts),
         )
@@ -127,6 +133,7 @@ def reference_problems(outline: SuiteOutline) -> list[ReferenceProblem]:
         if outline.probe_target is not None:
             targets.append((("probe", outline.probe_target[0]), outline.probe_target[1]))
         targets.extend(outline.guardrail_targets)
+        targets.extend(outline.readiness_targets)
         for index, upstream in outline.upstreams:
             targets.append((("proxies", index, "upstream"), split_host_port(upstream)[0]))
         for loc, host in targets:

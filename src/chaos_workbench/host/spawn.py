@@ -147,6 +147,8 @@ class LaunchSpec(BaseModel):
     pid_file: str | None = None  # where the new pid is written for the supervisor to adopt
     ready_port: int | None = None
     ready_host: str = "127.0.0.1"
+    ready_http: str | None = None  # a URL that must answer one of ready_status
+    ready_status: tuple[int, ...] = (200,)
     log_path: str | None = None
     cgroups: tuple[str, ...] = ()  # cgroup directories the new process is placed into
     ready_timeout_s: float = Field(default=30.0, gt=0)

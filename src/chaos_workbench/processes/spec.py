@@ -5,7 +5,9 @@ The processes package owns these models; ``experiments.schema`` composes them in
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = ["ProcessSpec", "ReadinessSpec"]
 
@@ -15,13 +17,39 @@ class _Spec(BaseModel):
 
 
 class ReadinessSpec(_Spec):
-    """How to tell that a (re)started process is ready to serve."""
+    """How to tell that a (re)started process is ready to serve (every condition given)."""
 
     port: int | None = Field(default=None, gt=0, le=65535)
     host: str = "127.0.0.1"
+    http: str | None = Field(
+        default=None, description="Ready once a GET of this URL answers one of `status`."
+    )
+    status: tuple[int, ...] = Field(default=(200,), min_length=1)
     command: tuple[str, ...] | None = None
     log_line: str | None = None
     timeout_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("http")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
+        return value
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return (value,) if isinstance(value, int) else value
+
+    @field_validator("status")
+    @classmethod
+    def _http_codes(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        bad = [code for code in value if not 100 <= code <= 599]
+        if bad:
+            raise ValueError(f"HTTP status codes are 100..599, got {bad}")
+        return value
 
 
 class ProcessSpec(_Spec):

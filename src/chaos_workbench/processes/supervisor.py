@@ -33,13 +33,13 @@ from chaos_workbench.host import cgroups as cg
 from chaos_workbench.host.spawn import (
     LaunchSpec,
     cgroup_prefix,
-    port_open_async,
     process_running,
     read_pid_file,
     wrap_in_cgroups,
     write_pid_file,
 )
-from chaos_workbench.processes.spec import ProcessSpec, ReadinessSpec
+from chaos_workbench.processes import readiness
+from chaos_workbench.processes.spec import ProcessSpec
 
 __all__ = ["ProcessNotReady", "Supervisor", "SupervisorError", "UnknownProcess"]
 
@@ -231,14 +231,14 @@ class Supervisor(AsyncResource):
             if process.returncode is not None or not process_running(process.pid):
                 raise SupervisorError(
                     f"process {managed.spec.name!r} exited while starting "
-                    f"(code {process.returncode}); log {log}:\n{_tail(log)}"
+                    f"(code {process.returncode}); log {log}:\n{readiness.tail(log)}"
                 )
-            if await _is_ready(ready, log, log_offset):
+            if await readiness.check(ready, log, log_offset):
                 return
             if time.monotonic() > deadline:
                 raise ProcessNotReady(
                     f"process {managed.spec.name!r} not ready within {ready.timeout_s} s "
-                    f"({_describe(ready)}); log {log}:\n{_tail(log)}"
+                    f"({readiness.describe(ready)}); log {log}:\n{readiness.tail(log)}"
                 )
             await asyncio.sleep(_POLL_S)
 
@@ -307,6 +307,8 @@ class Supervisor(AsyncResource):
             pid_file=str(self.pid_file(name)),
             ready_port=spec.ready.port,
             ready_host=spec.ready.host,
+            ready_http=spec.ready.http,
+            ready_status=spec.ready.status,
             log_path=str(self.log_path(name)),
             cgroups=tuple(str(g.path) for g in managed.cgroups.values()),
             ready_timeout_s=spec.ready.timeout_s,
@@ -320,57 +322,8 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.kill(pid, sig)
 
 
-async def _is_ready(ready: ReadinessSpec, log: Path, log_offset: int) -> bool:
-    if ready.port is not None and not await port_open_async(ready.host, ready.port):
-        return False
-    if ready.command is not None:
-        probe = await asyncio.create_subprocess_exec(
-            *ready.command,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        try:
-            code = await asyncio.wait_for(probe.wait(), timeout=max(ready.timeout_s, 1.0))
-        except TimeoutError:
-            probe.kill()
-            await probe.wait()
-            return False
-        if code != 0:
-            return False
-    return ready.log_line is None or _log_contains(log, log_offset, ready.log_line)
-
-
 def _open_log(path: Path) -> BinaryIO:
     return open(path, "ab")  # local file append: microseconds, fine on the loop
-
-
-def _log_contains(path: Path, offset: int, text: str) -> bool:
-    """True when ``text`` appears in the log after ``offset`` (the start of this run)."""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            return text.encode() in handle.read()
-    except OSError:
-        return False
-
-
-def _describe(ready: ReadinessSpec) -> str:
-    parts = []
-    if ready.port is not None:
-        parts.append(f"port {ready.host}:{ready.port}")
-    if ready.command is not None:
-        parts.append(f"command {' '.join(ready.command)!r}")
-    if ready.log_line is not None:
-        parts.append(f"log line {ready.log_line!r}")
-    return " and ".join(parts) or "process alive"
-
-
-def _tail(path: Path, lines: int = 10) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 async def _reap(process: asyncio.subprocess.Process, timeout_s: float = 5.0) -> None:

@@ -219,6 +219,7 @@ def _start_process(action: StartProcess) -> str:
     pid = int(launcher.stdout.strip())
     if action.pid_file is not None:
         write_pid_file(action.pid_file, pid)
+    deadline = time.monotonic() + action.ready_timeout_s
     if action.ready_port is not None and not wait_port(
         action.ready_host, action.ready_port, action.ready_timeout_s
     ):
@@ -226,4 +227,24 @@ def _start_process(action: StartProcess) -> str:
             f"started {action.name} (pid {pid}) but port {action.ready_port} not "
             f"ready within {action.ready_timeout_s} s"
         )
+    if action.ready_http is not None and not _wait_http(
+        action.ready_http, action.ready_status, deadline
+    ):
+        return (
+            f"started {action.name} (pid {pid}) but GET {action.ready_http} did not answer "
+            f"{'/'.join(map(str, action.ready_status))} within {action.ready_timeout_s} s"
+        )
     return f"started {action.name} (pid {pid})"
+
+
+def _wait_http(url: str, statuses: tuple[int, ...], deadline: float) -> bool:
+    """Poll ``url`` until it answers one of ``statuses`` or ``deadline`` (monotonic) passes."""
+    with httpx.Client(verify=False, timeout=1.0, trust_env=False) as client:
+        while time.monotonic() < deadline:
+            try:
+                if client.get(url).status_code in statuses:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)  # a restart takes at least this long; polls stay cheap
+    return False
