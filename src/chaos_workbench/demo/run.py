@@ -14,7 +14,6 @@ import os
 import shutil
 import socket
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, fields
@@ -128,7 +127,9 @@ def run_demo(
     mode = Resilience(resilience)
     run_dir = run_dir or default_run_dir(f"demo-{mode.value}")
     json_path = json_path or run_dir / "report.json"
-    data_dir = Path(tempfile.mkdtemp(prefix="cwb-demo-"))
+    from chaos_workbench.demo.postgres_server import shared_temp_dir
+
+    data_dir = shared_temp_dir("cwb-demo-")  # PostgreSQL's user can enter it, as root too
     try:
         ports = DemoPorts.pick()
         full_env = {**os.environ, **(env or {}), **demo_env(mode, ports, data_dir)}

@@ -4,8 +4,11 @@
 order they run (torn down in reverse, whatever happens):
 
 1. open the safety net (leases and the watchdog), before anything can be injected;
-2. start the suite's processes;
-3. open the proxies (the built-in fault proxy, or the suite's Toxiproxy-compatible API);
+2. open the proxies (the built-in fault proxy, or the suite's Toxiproxy-compatible API),
+   so their listeners accept before any process starts: a service that checks its
+   dependency at start-up finds the proxy there (upstream connections are made when a
+   client connects, so a dependency that is not up yet is simply refused, as it would be);
+3. start the suite's processes, in order, each waited for until ready;
 4. preflight every experiment's fault: refuse what the suite may not touch;
 5. measure: start the load driver (or probe) and its window feed, and the guardrails;
 6. run the experiments one after another (the next one's steady-state check makes sure
@@ -102,12 +105,12 @@ async def execute_suite(
     try:
         async with contextlib.AsyncExitStack() as stack:
             safety = await stack.enter_async_context(SafetyNet(run.run_dir))
-            supervisor = await _start_processes(run, stack)
             proxies, proxy_pid = None, None
             if suite.proxies:
                 proxies, proxy_pid = await open_proxies(
                     suite, stack, seed=run.seed, run_dir=run.run_dir, notes=run.notes
                 )
+            supervisor = await _start_processes(run, stack)
             ctx = FaultContext(
                 run_dir=run.run_dir,
                 rng=run.rng,
@@ -161,7 +164,7 @@ def _selected(suite: Suite, only: Sequence[str]) -> tuple[ExperimentSpec, ...]:
 
 
 async def _start_processes(run: _Run, stack: contextlib.AsyncExitStack) -> Supervisor:
-    """2. Start the suite's processes (stopped when the run ends, whatever happens)."""
+    """3. Start the suite's processes (stopped when the run ends, whatever happens)."""
     supervisor = Supervisor(run.suite.processes, run_dir=run.run_dir, env=dict(run.options.env))
     stack.push_async_callback(supervisor.aclose)
     try:
