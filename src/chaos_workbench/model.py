@@ -132,9 +132,13 @@ class TimelineEvent(_Frozen):
 class FaultResult(_Frozen):
     """The measured outcome of one experiment: the design sketch's result, with evidence.
 
-    ``recovery_time_ms`` is measured from the end of the revert to the start of the first
-    stable streak of windows in which the SLO held; it is None when the service did not
-    recover within the recovery timeout (or the experiment did not run).
+    ``recovery_time_ms`` is measured from the end of the revert to the recovery instant:
+    the first request (by intended send time) from which the SLO held over the stable
+    streak's length; it is None when the service did not recover within the recovery
+    timeout (or the experiment did not run). ``revert_ms`` is how long the revert took (a
+    restart, a thaw); ``disruption_ms`` runs from the first request that broke the SLO
+    after injection to the recovery instant — what users saw, the revert included. The
+    rules are in ``docs/analysis.md``.
     """
 
     name: str
@@ -144,6 +148,8 @@ class FaultResult(_Frozen):
     recovered: bool
     impact: ImpactLevel
     recovery_time_ms: float | None = None
+    revert_ms: float | None = None
+    disruption_ms: float | None = None
     reason: str = ""
     details: str = ""
     weight: float = Field(default=1.0, gt=0)
@@ -239,5 +245,6 @@ class RunRecord(_Frozen):
     seed: int
     results: tuple[FaultResult, ...] = ()
     score: ResilienceScore | None = None  # None when no experiment was conclusive
+    warmup_s: float | None = None  # how long the service took to reach steady state first
     interrupted: bool = False
     notes: tuple[str, ...] = ()

@@ -59,13 +59,18 @@ class DemoServer:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
     history: list[int] = field(default_factory=list)
+    env: dict[str, str] | None = None  # the environment to start it in (None: ours)
 
     def start(self, timeout_s: float = START_TIMEOUT_S) -> float:
         """Start and wait for the port; return how long that took, in seconds."""
         started = time.monotonic()
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=self.env,
             )
         proc = self.proc
         if not wait_until(lambda: port_open(self.port) or proc.poll() is not None, timeout_s):

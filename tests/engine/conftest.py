@@ -84,6 +84,14 @@ def flaky_service() -> Iterator[str]:
 
 
 @pytest.fixture
+def warming_service() -> Iterator[str]:
+    """Answers 503 for its first 2 s (a cache filling), then 200."""
+    proc, url = _start("--fail-first-ms", "2000")
+    yield url
+    _stop(proc)
+
+
+@pytest.fixture
 def unhealthy_service() -> Iterator[str]:
     proc, url = _start("--fail-first-ms", "600000")
     yield url

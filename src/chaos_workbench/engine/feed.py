@@ -8,6 +8,7 @@ finished or timed out, so waiting for coverage means waiting for final numbers).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 
@@ -57,6 +58,20 @@ class WindowFeed:
     def between(self, start_ns: int, end_ns: int) -> list[Window]:
         """Windows that overlap ``[start_ns, end_ns)``."""
         return [w for w in self._windows if w.end_ns > start_ns and w.start_ns < end_ns]
+
+    def forget_requests_before(self, before_ns: int) -> None:
+        """Drop the per-request outcomes of windows ending before ``before_ns``.
+
+        The windows stay (their counts and histograms serve the statistics); only the
+        request-by-request detail, needed from an experiment's injection onwards, goes, so
+        a long run keeps a bounded amount of it.
+        """
+        self._windows = [
+            dataclasses.replace(w, outcomes=None)
+            if w.outcomes is not None and w.end_ns < before_ns
+            else w
+            for w in self._windows
+        ]
 
     def latest_end_ns(self) -> int:
         return self._windows[-1].end_ns if self._windows else 0

@@ -119,6 +119,8 @@ class ResultBuilder:
         findings: Sequence[str] = (),
         reliable: bool = True,
         phase_marks: tuple[int, int] | None = None,
+        revert_ms: float | None = None,
+        disruption_ms: float | None = None,
     ) -> FaultResult:
         return FaultResult(
             name=self.spec.name,
@@ -128,6 +130,8 @@ class ResultBuilder:
             recovered=recovery_ms is not None,
             impact=impact,
             recovery_time_ms=None if recovery_ms is None else round(recovery_ms, 1),
+            revert_ms=None if revert_ms is None else round(revert_ms, 1),
+            disruption_ms=disruption_ms,
             reason=reason,
             details=self.fault.describe(),
             weight=self.spec.weight,

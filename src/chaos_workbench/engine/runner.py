@@ -10,7 +10,8 @@ order they run (torn down in reverse, whatever happens):
    client connects, so a dependency that is not up yet is simply refused, as it would be);
 3. start the suite's processes, in order, each waited for until ready;
 4. preflight every experiment's fault: refuse what the suite may not touch;
-5. measure: start the load driver (or probe) and its window feed, and the guardrails;
+5. measure: start the load driver (or probe) and its window feed, wait for steady state
+   (the warm-up, ``engine/warmup.py``), and start the guardrails;
 6. run the experiments one after another (the next one's steady-state check makes sure
    the system is back before anything else is injected);
 7. build the record, also when the run was cut short.
@@ -34,6 +35,7 @@ from chaos_workbench.engine.feed import FeedClosed, WindowFeed
 from chaos_workbench.engine.guardrails import GuardrailWatch
 from chaos_workbench.engine.journal import Journal
 from chaos_workbench.engine.proxies import open_proxies
+from chaos_workbench.engine.warmup import WarmupFailed, warm_up
 from chaos_workbench.experiments.schema import ExperimentSpec, Suite
 from chaos_workbench.faults import FaultContext, FaultError
 from chaos_workbench.faults import registry as fault_registry
@@ -83,6 +85,8 @@ class _Run:
     notes: list[str] = field(default_factory=list)
     runner: ExperimentRunner | None = None
     cut_short: bool = False
+    measured_since_ns: int = 0  # when the load driver started
+    warmup_s: float | None = None
     rng: random.Random = field(init=False)  # the run's one seeded RNG (see docs/analysis.md)
 
     def __post_init__(self) -> None:
@@ -122,6 +126,7 @@ async def execute_suite(
             )
             _preflight(run.experiments, ctx)
             feed = await _measure(run, stack)
+            await _warm_up(run, feed)
             run.runner = _experiment_runner(run, feed, ctx, safety)
             await _watch_guardrails(run, stack, feed, run.runner)
             await _run_experiments(run, run.runner)
@@ -198,11 +203,30 @@ async def _measure(run: _Run, stack: contextlib.AsyncExitStack) -> WindowFeed:
     else:
         assert suite.probe is not None, "a suite has traffic or a probe (schema-enforced)"
         driver = probe_driver(suite.probe, window_ms=window_ms, rng=run.rng)
+    driver.keep_requests = True  # recovery is found request by request (analysis/recovery)
+    run.measured_since_ns = time.monotonic_ns()
     await stack.enter_async_context(driver)
     feed = WindowFeed(driver.windows())
     feed.start()
     stack.push_async_callback(feed.aclose)
     return feed
+
+
+async def _warm_up(run: _Run, feed: WindowFeed) -> None:
+    """5b. Wait for steady state before the first experiment (``defaults.warmup_timeout_s``)."""
+    defaults = run.suite.defaults
+    try:
+        run.warmup_s = await warm_up(
+            feed,
+            run.suite.slo,
+            stable_windows=defaults.stable_windows,
+            timeout_s=defaults.warmup_timeout_s,
+            since_ns=run.measured_since_ns,
+        )
+    except WarmupFailed as exc:
+        run.journal.write("warmup", steady=False, reason=str(exc))
+        raise
+    run.journal.write("warmup", steady=True, warmup_s=round(run.warmup_s, 3))
 
 
 def _experiment_runner(
@@ -267,6 +291,7 @@ def _record(run: _Run, suite_path: Path | None, duration_s: float) -> RunRecord:
         seed=run.seed,
         results=tuple(run.results),
         score=ResilienceScore.from_results(run.results) if conclusive else None,
+        warmup_s=None if run.warmup_s is None else round(run.warmup_s, 3),
         interrupted=run.cut_short,
         notes=tuple(run.notes),
     )

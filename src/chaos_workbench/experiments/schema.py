@@ -91,6 +91,12 @@ class Defaults(_Model):
     recovery_timeout_s: float = Field(default=30.0, gt=0)
     window_ms: int = Field(default=250, ge=10, le=60_000)
     stable_windows: int = Field(default=3, ge=1, le=1000)
+    warmup_timeout_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="Before the first experiment, wait up to this long for steady state "
+        "(0: do not wait).",
+    )
 
 
 def _parse_fault(value: object, info: ValidationInfo) -> object:

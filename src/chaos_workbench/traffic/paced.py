@@ -40,6 +40,9 @@ _SWEEP_S = 0.05  # timeouts, window emission and (load driver) pool trimming run
 class PacedDriver(AsyncResource):
     """Sends at planned times and measures into windows; subclasses say how one send goes."""
 
+    keep_requests: bool = False
+    """Set before the run starts: final windows then carry each request's outcome."""
+
     def __init__(
         self,
         profile: RateProfile,
@@ -102,7 +105,9 @@ class PacedDriver(AsyncResource):
             raise RuntimeError(f"a {type(self).__name__} runs once")
         self._loop = asyncio.get_running_loop()
         self._start_ns = time.monotonic_ns()
-        self.recorder = WindowRecorder(self._start_ns, self._window_ns)
+        self.recorder = WindowRecorder(
+            self._start_ns, self._window_ns, keep_requests=self.keep_requests
+        )
         if self._duration_s is not None:
             self._end_ns = self._start_ns + int(self._duration_s * 1e9)
         self._begin()

@@ -4,6 +4,11 @@ Requests are bucketed by their *intended* send time. A window is final (and emit
 the send plan has moved past its end and every request it holds has completed or timed out,
 so a consumer never sees a window whose numbers can still change.
 
+With ``keep_requests`` each final window also carries its requests one by one
+(:class:`.RequestOutcomes`: intended time, latency, success), for analysis finer than a
+window — the engine's recovery instant (``analysis/recovery.py``). Off by default: it costs
+an append per request and 17 bytes a request for as long as the window is kept.
+
 Memory: only windows still in flight are held (a handful: at most ``timeout / window``
 of them). Each keeps its latencies in a compact ``array('q')`` of microseconds while open,
 then folds them into an HdrHistogram when it closes: recording one value at a time into the
@@ -24,6 +29,7 @@ from hdrh.histogram import HdrHistogram
 from chaos_workbench.traffic.window import (
     LATENCY_MAX_US,
     ErrorKind,
+    RequestOutcomes,
     Window,
     merge_windows,
     new_histogram,
@@ -80,7 +86,17 @@ def histogram_counts(histogram: HdrHistogram) -> tuple[np.ndarray, np.ndarray]:
 class _Open:
     """Counters of one window still in flight."""
 
-    __slots__ = ("bytes", "completed", "dispatched", "errors", "late", "latencies_us", "max_lag")
+    __slots__ = (
+        "bytes",
+        "completed",
+        "dispatched",
+        "errors",
+        "intended",
+        "late",
+        "latencies_us",
+        "max_lag",
+        "ok",
+    )
 
     def __init__(self) -> None:
         self.dispatched = 0
@@ -90,14 +106,25 @@ class _Open:
         self.bytes = 0
         self.errors: dict[ErrorKind, int] = {}
         self.latencies_us: array[int] = array("q")
+        self.intended: array[int] = array("q")  # with keep_requests: aligned with latencies
+        self.ok = bytearray()
+
+
+def _outcomes(slot: _Open) -> RequestOutcomes:
+    return RequestOutcomes(
+        np.frombuffer(slot.intended, dtype=np.int64),
+        np.frombuffer(slot.latencies_us, dtype=np.int64),
+        np.frombuffer(bytes(slot.ok), dtype=np.bool_),
+    )
 
 
 class WindowRecorder:
     """Buckets outcomes into windows and queues each window once it is final."""
 
-    def __init__(self, start_ns: int, window_ns: int) -> None:
+    def __init__(self, start_ns: int, window_ns: int, *, keep_requests: bool = False) -> None:
         if window_ns <= 0:
             raise ValueError("window length must be positive")
+        self.keep_requests = keep_requests
         self.start_ns = start_ns
         self.window_ns = window_ns
         self._open: dict[int, _Open] = {}
@@ -138,6 +165,9 @@ class WindowRecorder:
         slot.completed += 1
         slot.bytes += nbytes
         slot.latencies_us.append(latency_us)
+        if self.keep_requests:
+            slot.intended.append(intended_ns)
+            slot.ok.append(error is None)
         if error is not None:
             slot.errors[error] = slot.errors.get(error, 0) + 1
 
@@ -191,6 +221,7 @@ class WindowRecorder:
             behind_schedule=behind,
             bytes_received=slot.bytes,
             max_send_lag_ms=slot.max_lag / 1e6,
+            outcomes=_outcomes(slot) if self.keep_requests else None,
         )
 
     def _emit(self, window: Window) -> None:

@@ -13,9 +13,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 
-__all__ = ["LATENCY_MAX_US", "ErrorKind", "Window", "merge_windows", "new_histogram"]
+__all__ = [
+    "LATENCY_MAX_US",
+    "ErrorKind",
+    "RequestOutcomes",
+    "Window",
+    "merge_windows",
+    "new_histogram",
+    "outcomes_of",
+]
 
 LATENCY_MAX_US = 3_600_000_000
 """Highest latency a histogram records: one hour, in microseconds."""
@@ -42,6 +51,40 @@ class ErrorKind(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class RequestOutcomes:
+    """Each request of a window, for analysis at the resolution of single requests.
+
+    Three aligned arrays, in completion order: the intended send time (monotonic ns), the
+    latency from it (µs) and whether the request succeeded. Kept only when the driver is
+    asked to (``keep_requests``): 17 bytes a request.
+    """
+
+    intended_ns: np.ndarray  # int64
+    latency_us: np.ndarray  # int64
+    ok: np.ndarray  # bool
+
+    def __len__(self) -> int:
+        return len(self.intended_ns)
+
+
+_NO_OUTCOMES = RequestOutcomes(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.bool_))
+
+
+def outcomes_of(windows: Iterable[Window]) -> RequestOutcomes:
+    """Every request of ``windows`` that kept its outcomes, sorted by intended send time."""
+    parts = [w.outcomes for w in windows if w.outcomes is not None and len(w.outcomes)]
+    if not parts:
+        return _NO_OUTCOMES
+    intended = np.concatenate([p.intended_ns for p in parts])
+    order = np.argsort(intended, kind="stable")
+    return RequestOutcomes(
+        intended[order],
+        np.concatenate([p.latency_us for p in parts])[order],
+        np.concatenate([p.ok for p in parts])[order],
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Window:
     """One window of measurements. ``start_ns`` is on the ``time.monotonic_ns()`` clock.
 
@@ -59,6 +102,7 @@ class Window:
     behind_schedule: bool = False  # the driver could not send at its target rate here
     bytes_received: int = 0  # response bytes (headers and body) read for these requests
     max_send_lag_ms: float = 0.0  # worst delay between intended and actual dispatch
+    outcomes: RequestOutcomes | None = field(default=None, compare=False)  # see keep_requests
 
     @property
     def end_ns(self) -> int:
