@@ -19,6 +19,7 @@ raises it; this module defines only the root::
     ├── SafetyError                          chaos_workbench.safety: no watchdog, no faults
     ├── RunError                             chaos_workbench.engine: a run did not complete
     │   ├── RunAborted                           it could not start (nothing was injected)
+    │   │   └── WarmupFailed                     no steady state within the warm-up
     │   └── RunInterrupted                       SIGINT/SIGTERM stopped it after reverting
     └── StoreError                           chaos_workbench.store: the history failed
         ├── RunNotFound

@@ -165,6 +165,12 @@ class FaultResult(_Frozen):
         """True when the experiment ran and met its expectations."""
         return self.status is ExperimentStatus.PASSED
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def fault(self) -> str:
+        """The design sketch's name for ``fault_type`` (kept in the JSON report)."""
+        return self.fault_type.value
+
 
 GRADE_THRESHOLDS: tuple[tuple[float, str], ...] = (
     (95.0, "A"),
@@ -248,3 +254,22 @@ class RunRecord(_Frozen):
     warmup_s: float | None = None  # how long the service took to reach steady state first
     interrupted: bool = False
     notes: tuple[str, ...] = ()
+
+    # The design sketch's report() keys, at the top level of the JSON report too.
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def experiments(self) -> int:
+        """How many experiments ran (the sketch's ``experiments``)."""
+        return len(self.results)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def recovery_rate(self) -> float | None:
+        """The score's weighted pass rate in percent; None when nothing was conclusive."""
+        return None if self.score is None else self.score.recovery_rate
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def grade(self) -> str | None:
+        """A–F, or None when nothing was conclusive."""
+        return None if self.score is None else self.score.grade

@@ -81,6 +81,8 @@ def make_results() -> tuple[FaultResult, ...]:
             recovered=True,
             impact=ImpactLevel.DEGRADED,
             recovery_time_ms=730.0,
+            revert_ms=20.0,
+            disruption_ms=2740.0,
             reason="recovered in 730 ms: within expectations",
             expectation="impact <= degraded, recovered within 10 s",
             phases=phases(),
@@ -129,6 +131,8 @@ def make_results() -> tuple[FaultResult, ...]:
             recovered=True,
             impact=ImpactLevel.FULL_OUTAGE,
             recovery_time_ms=12_400.0,
+            revert_ms=3_150.0,
+            disruption_ms=16_900.0,
             reason="guardrail 'success ratio below 0.5 for 1 s' tripped; the fault was reverted",
             measurements_reliable=False,
         ),
@@ -148,6 +152,7 @@ def make_record(run_id: str = "20261126-181500-ab12", **changes: object) -> RunR
         "results": results,
         "score": ResilienceScore.from_results(results),
         "notes": ("proxy api on 127.0.0.1:8474",),
+        "warmup_s": 1.24,
     }
     values.update(changes)
     return RunRecord.model_validate(values)

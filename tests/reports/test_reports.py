@@ -34,10 +34,30 @@ def test_json_round_trips_the_whole_record(record: RunRecord, tmp_path: Path) ->
     text = to_json(record)
     data = json.loads(text)
     assert data["score"]["grade"] == "F"  # computed fields are in the file for readers
+    assert data["results"][0]["revert_ms"] == 20.0
+    assert data["results"][0]["disruption_ms"] == 2740.0
+    assert data["warmup_s"] == 1.24
     assert data["results"][0]["phases"]["fault"]["success_ratio"] == 0.625
     assert from_json(text) == record
     path = write_report(record, tmp_path / "out" / "run.json")
     assert read_json(path) == record
+
+
+def test_the_json_report_has_the_design_sketch_keys_at_its_top_level(record: RunRecord) -> None:
+    """A reader of the sketch's report() finds its keys in the file, beside the record's."""
+    data = json.loads(to_json(record))
+    assert (data["service"], data["experiments"], data["grade"]) == ("order-service", 5, "F")
+    assert data["recovery_rate"] == 20.0
+    first = data["results"][0]
+    assert (first["fault"], first["description"], first["recovered"], first["impact"]) == (
+        "latency",
+        "latency 500 ms on db",
+        True,
+        "degraded",
+    )
+    assert first["fault_type"] == "latency"  # the record's own key stays
+    ungraded = json.loads(to_json(record.model_copy(update={"score": None})))
+    assert (ungraded["grade"], ungraded["recovery_rate"]) == (None, None)
 
 
 def test_report_dict_has_the_design_sketch_keys(record: RunRecord) -> None:
@@ -61,22 +81,50 @@ def test_report_dict_without_a_grade(record_factory: Callable[..., RunRecord]) -
 
 def test_terminal_scorecard_rows_reasons_and_grade(record: RunRecord) -> None:
     text = scorecard_text(record, width=200)
+    lines = text.splitlines()
     rows = {
         name: line
-        for line in text.splitlines()
+        for line in lines
         for name in ("db-latency", "payments-errors", "memory", "db-down")
-        if f"│ {name} " in line
+        if line.startswith(f" {name} ")
     }
-    assert "degraded" in rows["db-latency"]
-    assert "730 ms" in rows["db-latency"]
-    assert "PASS: recovered in 730 ms" in rows["db-latency"]
-    assert "FAIL: impact partial_outage is worse than degraded" in rows["payments-errors"]
-    assert "ERROR: cannot apply: no memory cgroup" in rows["memory"]
-    assert "12.4 s" in rows["db-down"]
+    assert rows["db-latency"].split() == ["db-latency", "degraded", "730", "ms", "20", "ms",
+                                          "2740", "ms", "PASS"]  # fmt: skip
+    assert rows["payments-errors"].split()[-4:] == ["no", "-", "-", "FAIL"]
+    assert rows["memory"].split() == ["memory", "-", "-", "-", "-", "ERROR"]
+    assert rows["db-down"].split()[-7:] == ["12.4", "s", "3150", "ms", "16.9", "s", "ABORTED"]
+    # Then each experiment's reason, with its fault, on lines of its own.
+    assert "db-latency (latency 500 ms on db): PASS: recovered in 730 ms" in text
+    assert "payments-errors (http_error 80 % 503 on payments): FAIL: impact partial_outage" in text
+    assert "memory (memory_pressure 70 % on order-service): ERROR: cannot apply" in text
     assert "ABORTED: guardrail" in text
     assert "INCONCLUSIVE: steady state did not hold" in text
     assert "measurements less reliable" in text
     assert "Grade F: 20 % (1 of 4 passed, 1 inconclusive)" in text
+    assert "Warm-up: steady state after 1.2 s" in text
+
+
+@pytest.mark.parametrize("long_name", [False, True])
+def test_the_terminal_scorecard_reads_at_80_columns_without_breaking_a_word(
+    record_factory: Callable[..., RunRecord], long_name: bool
+) -> None:
+    """CI logs are 80 columns: nothing cut, no name or word broken across lines."""
+    results = list(record_factory().results)
+    if long_name:  # 39 characters, one word: no room for the table, so the figures stack
+        results[1] = results[1].model_copy(update={"name": "payments-errors-under-load-retried"})
+    record = record_factory(results=tuple(results))
+    text = scorecard_text(record, width=80)
+    lines = text.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert "…" not in text  # nothing truncated
+    flowing = " ".join(text.split())  # what a reader reads across the line breaks
+    for result in results:
+        assert any(result.name in line for line in lines), result.name  # on one line, whole
+        assert result.reason in flowing  # wrapped between words only
+    for figure in ("730 ms", "20 ms", "2740 ms", "12.4 s", "3150 ms", "16.9 s"):
+        assert figure in flowing
+    for verdict in ("PASS", "FAIL", "INCONCLUSIVE", "ERROR", "ABORTED"):
+        assert verdict in text.split()
 
 
 def test_terminal_says_why_there_is_no_grade(record_factory: Callable[..., RunRecord]) -> None:
@@ -112,25 +160,32 @@ def test_junit_has_one_case_per_experiment_with_the_right_outcomes(record: RunRe
     assert aborted is not None
     assert aborted.get("type") == "aborted"
     assert cases["db-latency"].get("time") == "17.500"
+    out = cases["db-latency"].findtext("system-out") or ""
+    assert "revert: 20 ms" in out.splitlines()
+    assert "disruption: 2740 ms" in out.splitlines()
     props = {p.get("name"): p.get("value") for p in suite.iter("property")}
     assert props["grade"] == "F"
     assert props["score"] == "20"
+    assert props["warmup_s"] == "1.24"
 
 
 def test_markdown_table(record: RunRecord) -> None:
     text = to_markdown(record)
     lines = text.splitlines()
-    header = lines.index("| Experiment | Fault | Impact | Recovered | Recovery time | Verdict |")
-    assert lines[header + 1] == "|---|---|---|---|---:|---|"
+    header = lines.index(
+        "| Experiment | Fault | Impact | Recovered | Recovery time | Revert | Disruption | Verdict |"
+    )
+    assert lines[header + 1] == "|---|---|---|---|---:|---:|---:|---|"
     rows = lines[header + 2 : header + 7]
     assert all(row.startswith("| ") and row.endswith(" |") for row in rows)
     assert rows[0].startswith(
-        "| db-latency | latency 500 ms on db | degraded | yes | 730 ms | ✅ PASS"
+        "| db-latency | latency 500 ms on db | degraded | yes | 730 ms | 20 ms | 2740 ms | ✅ PASS"
     )
     # A pipe inside a reason must not split the cell.
     assert "worse than degraded \\| and not recovered" in rows[1]
-    assert all(len(re.split(r"(?<!\\)\|", row)) == 8 for row in rows)
+    assert all(len(re.split(r"(?<!\\)\|", row)) == 10 for row in rows)
     assert "**Grade F: 20 % (1 of 4 passed, 1 inconclusive)**" in text
+    assert "_Warm-up: steady state after 1.2 s, before the first experiment._" in text
 
 
 class _Collector(HTMLParser):
@@ -154,6 +209,9 @@ def test_html_is_self_contained_with_grade_and_charts(record: RunRecord) -> None
     assert grade
     assert grade[0]["class"] == "grade grade-F"
     assert "Grade F: 20 %" in html
+    assert re.search(r'<td class="num">730 ms</td>\s*<td class="num">20 ms</td>\s*'
+                     r'<td class="num">2740 ms</td>', html)  # fmt: skip
+    assert [a for t, a in tags if a.get("id") == "warmup"]
     # One chart per experiment; the ones with windows carry their events.
     assert sum(1 for t, _ in tags if t == "svg") == 5
     event_kinds = [

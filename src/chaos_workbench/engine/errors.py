@@ -4,6 +4,7 @@ Exceptions::
 
     RunError (WorkbenchError)   a run did not complete
     ├── RunAborted              it could not start (nothing was injected); ``exit_code`` 2 or 1
+    │   └── WarmupFailed        no steady state within the warm-up (``engine.warmup``), 1
     └── RunInterrupted          SIGINT/SIGTERM stopped it after reverting; ``outcome`` is partial
 """
 

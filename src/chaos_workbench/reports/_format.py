@@ -5,12 +5,16 @@ from __future__ import annotations
 from chaos_workbench.model import ExperimentStatus, FaultResult, RunRecord
 
 __all__ = [
+    "disruption_text",
+    "duration_ms_text",
     "fault_label",
     "impact_text",
     "recovered_text",
     "recovery_time_text",
+    "revert_text",
     "score_line",
     "verdict_text",
+    "warmup_text",
 ]
 
 _VERDICTS = {
@@ -48,14 +52,37 @@ def recovered_text(result: FaultResult) -> str:
     return "yes" if result.recovered else "no"
 
 
-def recovery_time_text(result: FaultResult) -> str:
-    """``0 ms``, ``850 ms``, ``2.4 s``; ``-`` when not measured."""
-    if result.recovery_time_ms is None:
+def duration_ms_text(ms: float | None) -> str:
+    """``0 ms``, ``850 ms``, ``2.4 s``; ``-`` for None."""
+    if ms is None:
         return "-"
-    ms = result.recovery_time_ms
-    # Below 10 s whole milliseconds read better; above, tenths of a second are precise enough
-    # (windows are 250 ms by default, so the figure is never finer than that anyway).
+    # Below 10 s whole milliseconds read better; above, tenths of a second are precise
+    # enough for a figure a person compares by eye.
     return f"{ms:.0f} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
+
+
+def recovery_time_text(result: FaultResult) -> str:
+    """From the end of the revert to the recovery instant; ``-`` when not measured."""
+    return duration_ms_text(result.recovery_time_ms)
+
+
+def revert_text(result: FaultResult) -> str:
+    """How long the revert took (a restart, a thaw)."""
+    return duration_ms_text(result.revert_ms)
+
+
+def disruption_text(result: FaultResult) -> str:
+    """From the first SLO-breaking request to the recovery instant; ``-`` when unknown."""
+    if result.status in _NOT_RUN:
+        return "-"
+    return duration_ms_text(result.disruption_ms)
+
+
+def warmup_text(record: RunRecord) -> str | None:
+    """``Warm-up: steady state after 1.2 s`` (None when the run did not wait)."""
+    if not record.warmup_s:
+        return None
+    return f"Warm-up: steady state after {record.warmup_s:.1f} s, before the first experiment"
 
 
 def score_line(record: RunRecord) -> str:

@@ -16,12 +16,15 @@ from markupsafe import Markup
 from chaos_workbench._version import __version__
 from chaos_workbench.model import FaultResult, RunRecord
 from chaos_workbench.reports._format import (
+    disruption_text,
     fault_label,
     impact_text,
     recovered_text,
     recovery_time_text,
+    revert_text,
     score_line,
     verdict_text,
+    warmup_text,
 )
 from chaos_workbench.reports.svg import timeline_svg
 
@@ -37,6 +40,9 @@ def _template() -> jinja2.Template:
         impact_text=impact_text,
         recovered_text=recovered_text,
         recovery_time_text=recovery_time_text,
+        revert_text=revert_text,
+        disruption_text=disruption_text,
+        warmup_text=warmup_text,
         score_line=score_line,
         verdict_text=verdict_text,
         svg=_svg,

@@ -10,7 +10,13 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from chaos_workbench.model import ExperimentStatus, FaultResult, RunRecord
-from chaos_workbench.reports._format import fault_label, impact_text, recovery_time_text
+from chaos_workbench.reports._format import (
+    disruption_text,
+    fault_label,
+    impact_text,
+    recovery_time_text,
+    revert_text,
+)
 
 __all__ = ["to_junit_xml"]
 
@@ -45,6 +51,8 @@ def to_junit_xml(record: RunRecord) -> str:
     suite = ET.SubElement(root, "testsuite", {**attrs, "timestamp": record.started_at})
     properties = ET.SubElement(suite, "properties")
     values = {"run_id": record.run_id, "seed": str(record.seed)}
+    if record.warmup_s is not None:
+        values["warmup_s"] = f"{record.warmup_s:g}"
     if record.score is not None:
         values |= {"grade": record.score.grade, "score": f"{record.score.recovery_rate:g}"}
     for name, value in values.items():
@@ -70,6 +78,8 @@ def to_junit_xml(record: RunRecord) -> str:
             f"fault: {fault_label(result)}",
             f"impact: {impact_text(result)}",
             f"recovery time: {recovery_time_text(result)}",
+            f"revert: {revert_text(result)}",
+            f"disruption: {disruption_text(result)}",
             *([f"expected: {result.expectation}"] if result.expectation else []),
             *result.findings,
         ]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from chaos_workbench.model import ExperimentStatus, RunRecord
 from chaos_workbench.reports._format import (
+    disruption_text,
     fault_label,
     impact_text,
     recovered_text,
     recovery_time_text,
+    revert_text,
     score_line,
     verdict_text,
+    warmup_text,
 )
 
 __all__ = ["to_markdown"]
@@ -35,8 +38,8 @@ def to_markdown(record: RunRecord) -> str:
         "",
         f"**{score_line(record)}**",
         "",
-        "| Experiment | Fault | Impact | Recovered | Recovery time | Verdict |",
-        "|---|---|---|---|---:|---|",
+        "| Experiment | Fault | Impact | Recovered | Recovery time | Revert | Disruption | Verdict |",
+        "|---|---|---|---|---:|---:|---:|---|",
     ]
     for r in record.results:
         verdict = f"{_ICONS[r.status]} {verdict_text(r)}"
@@ -48,9 +51,14 @@ def to_markdown(record: RunRecord) -> str:
             impact_text(r),
             recovered_text(r),
             recovery_time_text(r),
+            revert_text(r),
+            disruption_text(r),
             verdict,
         )
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    warmup = warmup_text(record)
+    if warmup is not None:
+        lines += ["", f"_{warmup}._"]
     if record.interrupted:
         lines += ["", "_The run was interrupted: not every experiment ran._"]
     lines += [

@@ -1,25 +1,31 @@
-"""The terminal scorecard: one rich table row per experiment, then the grade.
+"""The terminal scorecard: one rich table row per experiment, the grade, then the reasons.
 
-Every row says why: a failed experiment shows which expectation it missed, an
-inconclusive one why the steady state did not hold, an error what could not be applied.
+Every experiment says why: a failed one which expectation it missed, an inconclusive one
+why the steady state did not hold, an error what could not be applied.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 
-from rich.console import Console, Group
+from rich import box
+from rich.console import Console, ConsoleOptions, Group, RenderableType
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from chaos_workbench.model import ExperimentStatus, RunRecord
+from chaos_workbench.model import ExperimentStatus, FaultResult, RunRecord
 from chaos_workbench.reports._format import (
+    disruption_text,
     fault_label,
     impact_text,
     recovered_text,
     recovery_time_text,
+    revert_text,
     score_line,
     verdict_text,
+    warmup_text,
 )
 
 __all__ = ["print_scorecard", "scorecard", "scorecard_text"]
@@ -35,36 +41,101 @@ _GRADE_STYLES = {"A": "bold green", "B": "green", "C": "yellow", "D": "red", "F"
 
 
 def scorecard(record: RunRecord) -> Group:
-    """The scorecard as a rich renderable: the table, then the grade line."""
-    table = Table(title=f"Chaos Workbench: {record.service}", title_justify="left")
-    # The verdict and its reason matter most: it gets the spare width on narrow terminals.
-    table.add_column("Experiment", overflow="fold", max_width=20)
-    table.add_column("Fault", overflow="fold", max_width=24)
-    table.add_column("Impact", max_width=10)
-    table.add_column("Recovered", no_wrap=True)
-    table.add_column("Recovery", justify="right", no_wrap=True)
-    table.add_column("Verdict", overflow="fold", ratio=1)
-    for result in record.results:
-        verdict = Text(verdict_text(result), style=_STYLES[result.status])
-        if result.reason:
-            verdict.append(f": {result.reason}", style="default")
-        if not result.measurements_reliable:
-            verdict.append(" (load driver fell behind: measurements less reliable)", "dim")
-        table.add_row(
-            result.name,
-            fault_label(result),
-            impact_text(result),
-            recovered_text(result),
-            recovery_time_text(result),
-            verdict,
-        )
+    """The scorecard as a rich renderable: the figures, the grade line, then each reason.
+
+    Laid out for 80 columns (CI logs are not a terminal): the figures are a table, one row
+    per experiment, and the reasons follow below as paragraphs wrapped between words. An
+    experiment's name is never broken: when the longest name leaves no room for the table
+    at the console's width, each experiment's figures go on a line under its name instead.
+    """
     grade = record.score.grade if record.score is not None else None
     summary = Text(score_line(record), style=_GRADE_STYLES.get(grade or "", "bold"))
-    lines: list[Text | Table] = [table, summary]
+    lines: list[RenderableType] = [_Figures(record), summary]
+    warmup = warmup_text(record)
+    if warmup is not None:
+        lines.append(Text(warmup, style="dim"))
     if record.interrupted:
         lines.append(Text("The run was interrupted: not every experiment ran.", "yellow"))
+    for result in record.results:
+        lines.append(_reason(result))
     lines.extend(Text(note, style="dim") for note in record.notes)
     return Group(*lines)
+
+
+_COLUMNS = ("Impact", "Recovery", "Revert", "Disruption")
+
+
+def _cells(result: FaultResult) -> tuple[str, str, str, str]:
+    return (
+        impact_text(result),
+        recovery_cell(result),
+        revert_text(result),
+        disruption_text(result),
+    )
+
+
+class _Figures:
+    """The per-experiment figures: a table where it fits the width, else stacked lines."""
+
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
+
+    def table(self) -> Table:
+        table = Table(
+            title=f"Chaos Workbench: {self.record.service}",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            collapse_padding=True,
+        )
+        table.add_column("Experiment", no_wrap=True)
+        table.add_column("Impact", no_wrap=True)
+        for header in _COLUMNS[1:]:
+            table.add_column(header, justify="right", no_wrap=True)
+        table.add_column("Verdict", no_wrap=True)
+        for result in self.record.results:
+            verdict = Text(verdict_text(result), style=_STYLES[result.status])
+            table.add_row(result.name, *_cells(result), verdict)
+        return table
+
+    def stacked(self) -> Group:
+        lines: list[RenderableType] = [Text(f"Chaos Workbench: {self.record.service}", "italic")]
+        for result in self.record.results:
+            lines.append(Text(result.name, style="bold"))
+            figures = Text("    ")
+            for header, cell in zip(_COLUMNS, _cells(result), strict=True):
+                figures.append(f"{header.lower()} {cell} · ")
+            figures.append(verdict_text(result), style=_STYLES[result.status])
+            lines.append(figures)
+        return Group(*lines)
+
+    def __rich_console__(
+        self, console: Console, options: ConsoleOptions
+    ) -> Iterator[RenderableType]:
+        table = self.table()
+        # The natural width, every cell whole (no column here may wrap or be cut): measured
+        # unbounded, since a measurement is clamped to the width it is given.
+        natural = Measurement.get(console, options.update(max_width=10_000), table).maximum
+        fits = natural <= options.max_width
+        yield table if fits else self.stacked()
+
+
+def recovery_cell(result: FaultResult) -> str:
+    """The recovery time, or ``no`` when the service did not recover."""
+    if recovered_text(result) == "no":
+        return "no"
+    return recovery_time_text(result)
+
+
+def _reason(result: FaultResult) -> Text:
+    line = Text(result.name, style="bold")
+    line.append(f" ({fault_label(result)}): ")
+    line.append(verdict_text(result), style=_STYLES[result.status])
+    if result.reason:
+        line.append(f": {result.reason}")
+    if not result.measurements_reliable:
+        line.append(" (load driver fell behind: measurements less reliable)", "dim")
+    return line
 
 
 def print_scorecard(record: RunRecord, console: Console | None = None) -> None:
