@@ -55,6 +55,7 @@ def report_dict(record: RunRecord) -> dict[str, Any]:
         "recovery_rate": None if score is None else score.recovery_rate,
         "grade": None if score is None else score.grade,
         "score": None if score is None else score.model_dump(mode="json"),
+        "warmup_s": record.warmup_s,
         "interrupted": record.interrupted,
         "results": [
             {
@@ -64,6 +65,8 @@ def report_dict(record: RunRecord) -> dict[str, Any]:
                 "recovered": r.recovered,
                 "impact": str(r.impact),
                 "recovery_time_ms": r.recovery_time_ms,
+                "revert_ms": r.revert_ms,
+                "disruption_ms": r.disruption_ms,
                 "status": str(r.status),
                 "passed": r.passed,
                 "reason": r.reason,
