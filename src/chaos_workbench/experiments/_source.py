@@ -17,8 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from json.decoder import scanstring  # type: ignore[attr-defined]  # public, untyped in typeshed
 from json.scanner import NUMBER_RE
+from typing import Any
 
 import yaml
+
+from chaos_workbench.limits import MAX_DEPTH, MAX_SUITE_VALUES, json_depth_exceeds
 
 __all__ = [
     "Document",
@@ -36,7 +39,6 @@ Loc = tuple[str | int, ...]
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _STR_TAG = "tag:yaml.org,2002:str"
-_MAX_DEPTH = 200  # deeper than any real suite; stops self-referencing YAML aliases
 
 
 @dataclass(frozen=True)
@@ -104,14 +106,21 @@ def expand_env(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
 
 
 def parse_yaml(text: str, env: Mapping[str, str]) -> Document:
-    """Parse YAML text; raises :class:`SyntaxProblem` when it is not YAML."""
-    loader = yaml.SafeLoader(text)
+    """Parse YAML text; raises :class:`SyntaxProblem` when it is not YAML or breaks a bound.
+
+    The bounds of :mod:`chaos_workbench.limits` hold before anything is built: nesting
+    while composing (PyYAML's composer recurses per level), and the number of values
+    with every alias expanded while walking (ten anchors of ten aliases each would be
+    10^10 values for whoever reads the data next).
+    """
+    loader: _BoundedLoader | None = None
     try:
+        loader = _BoundedLoader(text)  # the reader refuses unprintable characters here
         node = loader.get_single_node()
         if node is None:
             return Document(data=None)
         doc = Document(data=None)
-        _walk_yaml(loader, node, (), node.start_mark.line + 1, doc, env, set(), 0)
+        _YamlWalk(loader, doc, env).walk(node, (), node.start_mark.line + 1, 0)
         doc.data = loader.construct_document(node)
         return doc
     except yaml.MarkedYAMLError as exc:
@@ -120,44 +129,116 @@ def parse_yaml(text: str, env: Mapping[str, str]) -> Document:
         raise SyntaxProblem(
             None if mark is None else mark.line + 1, f"invalid YAML: {message}"
         ) from None
+    except yaml.reader.ReaderError as exc:
+        raise SyntaxProblem(
+            text.count("\n", 0, exc.position) + 1,
+            f"invalid YAML: character U+{exc.character:04X} is not allowed in YAML "
+            "(control characters such as NUL cannot appear, even quoted)",
+        ) from None
     except yaml.YAMLError as exc:
         raise SyntaxProblem(None, f"invalid YAML: {exc}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
-def _walk_yaml(
-    loader: yaml.SafeLoader,
-    node: yaml.Node,
-    loc: Loc,
-    line: int,
-    doc: Document,
-    env: Mapping[str, str],
-    expanded: set[int],
-    depth: int,
-) -> None:
-    """Record lines, expand variables in string scalars (once per node: aliases share nodes)."""
-    if depth > _MAX_DEPTH:
-        raise SyntaxProblem(line, "invalid YAML: nesting too deep (a self-referencing alias?)")
-    doc.lines[loc] = line
-    if isinstance(node, yaml.ScalarNode):
-        if node.tag == _STR_TAG and id(node) not in expanded and "${" in node.value:
-            expanded.add(id(node))
-            node.value, errors = expand_env(node.value, env)
-            doc.issues.extend(SourceIssue(loc, line, message) for message in errors)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            item_loc = (*loc, index)
-            _walk_yaml(
-                loader, item, item_loc, item.start_mark.line + 1, doc, env, expanded, depth + 1
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, bounded: nesting deeper than ``MAX_DEPTH`` is refused by the
+    scanner (flow brackets: it would otherwise read every one of 100,000 ``[`` before the
+    parser sees the first) and by the composer (block nesting: it recurses per level);
+    a tagged value that cannot be built is refused at its own line."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+
+    def fetch_flow_collection_start(self, TokenClass: type[yaml.Token]) -> None:
+        if self.flow_level >= MAX_DEPTH:
+            raise SyntaxProblem(
+                self.get_mark().line + 1,
+                f"invalid YAML: nested more than {MAX_DEPTH} levels deep (the limit)",
             )
-    elif isinstance(node, yaml.MappingNode):
+        super().fetch_flow_collection_start(TokenClass)
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # PyYAML's constructors assume a tag fits its value: "!!timestamp not-a-date"
+        # raises AttributeError, "!!float x" ValueError, "!!binary ü" TypeError.
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, OverflowError, AttributeError):
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            shown = node.value if isinstance(node, yaml.ScalarNode) else "this value"
+            raise SyntaxProblem(
+                node.start_mark.line + 1, f"invalid YAML: {shown!r} is not a valid {tag}"
+            ) from None
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in the stubs
+                line = event.start_mark.line + 1
+                raise SyntaxProblem(
+                    line, f"invalid YAML: nested more than {MAX_DEPTH} levels deep (the limit)"
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+class _YamlWalk:
+    """Record lines, expand variables in string scalars (once per node: aliases share nodes).
+
+    Every value is visited once per path that reaches it, so aliases count as many times
+    as they are used: the walk stops at ``MAX_SUITE_VALUES`` visits or ``MAX_DEPTH``
+    levels, before the expanded data could be built or validated.
+    """
+
+    def __init__(self, loader: yaml.SafeLoader, doc: Document, env: Mapping[str, str]) -> None:
+        self.loader = loader
+        self.doc = doc
+        self.env = env
+        self.expanded: set[int] = set()
+        self.visited = 0
+
+    def walk(self, node: yaml.Node, loc: Loc, line: int, depth: int) -> None:
+        self.visited += 1
+        if self.visited > MAX_SUITE_VALUES:
+            raise SyntaxProblem(
+                line,
+                f"invalid YAML: more than {MAX_SUITE_VALUES:,} values once aliases are "
+                "expanded (the limit; nested aliases multiply)",
+            )
+        if depth > MAX_DEPTH:
+            raise SyntaxProblem(
+                line, f"invalid YAML: nested more than {MAX_DEPTH} levels deep (the limit)"
+            )
+        self.doc.lines[loc] = line
+        if isinstance(node, yaml.ScalarNode):
+            self._scalar(node, loc, line)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self.walk(item, (*loc, index), item.start_mark.line + 1, depth + 1)
+        elif isinstance(node, yaml.MappingNode):
+            self._duplicate_keys(node, loc)
+            self.loader.flatten_mapping(node)  # resolve "<<" merge keys as construction will
+            for key_node, value_node in node.value:  # a key given twice: the last one wins
+                key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+                self.walk(value_node, (*loc, key), key_node.start_mark.line + 1, depth + 1)
+
+    def _scalar(self, node: yaml.ScalarNode, loc: Loc, line: int) -> None:
+        if node.tag == _STR_TAG and id(node) not in self.expanded and "${" in node.value:
+            self.expanded.add(id(node))
+            node.value, errors = expand_env(node.value, self.env)
+            self.doc.issues.extend(SourceIssue(loc, line, message) for message in errors)
+
+    def _duplicate_keys(self, node: yaml.MappingNode, loc: Loc) -> None:
         first_line: dict[str, int] = {}
         for key_node, _ in node.value:  # before merging: "<<" keys may be overridden
             key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
             key_line = key_node.start_mark.line + 1
             if key in first_line and key_node.tag != "tag:yaml.org,2002:merge":
-                doc.issues.append(
+                self.doc.issues.append(
                     SourceIssue(
                         (*loc, key),
                         key_line,
@@ -166,21 +247,18 @@ def _walk_yaml(
                     )
                 )
             first_line.setdefault(key, key_line)
-        loader.flatten_mapping(node)  # resolve "<<" merge keys as construction will
-        for key_node, value_node in node.value:  # a key given twice: the last one wins
-            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
-            key_line = key_node.start_mark.line + 1
-            _walk_yaml(loader, value_node, (*loc, key), key_line, doc, env, expanded, depth + 1)
 
 
 def parse_json(text: str, env: Mapping[str, str]) -> Document:
     """Parse JSON text; raises :class:`SyntaxProblem` when it is not JSON."""
+    if json_depth_exceeds(text, MAX_DEPTH):  # before the recursive parsers see it
+        raise SyntaxProblem(
+            None, f"invalid JSON: nested more than {MAX_DEPTH} levels deep (the limit)"
+        )
     try:
         json.loads(text)  # the standard library's messages for malformed JSON
     except json.JSONDecodeError as exc:
         raise SyntaxProblem(exc.lineno, f"invalid JSON: {exc.msg}") from None
-    except RecursionError:
-        raise SyntaxProblem(None, "invalid JSON: nesting too deep") from None
     parser = _JsonParser(text, env)
     data, _ = parser.value(parser.skip(0), (), parser.doc)
     parser.doc.data = data

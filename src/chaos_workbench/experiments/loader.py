@@ -42,6 +42,7 @@ from chaos_workbench.experiments.schema import BlastRadius, FaultField, Suite
 from chaos_workbench.faults import FaultParams, Reference
 from chaos_workbench.faults import registry as fault_registry
 from chaos_workbench.host.address import split_host_port
+from chaos_workbench.limits import MAX_SUITE_BYTES
 from chaos_workbench.probes.spec import (
     NatsProbeSpec,
     PostgresProbeSpec,
@@ -68,7 +69,11 @@ def load_suite(path: Path, env: Mapping[str, str] | None = None) -> Suite:
     """
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as stream:  # bounded: the path may name /dev/zero or a FIFO
+            raw = stream.read(MAX_SUITE_BYTES + 1)
+        if len(raw) > MAX_SUITE_BYTES:
+            raise SuiteError([_too_large(file)])
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise SuiteError([Problem(file=file, message="not UTF-8 text")]) from None
     except OSError as exc:
@@ -86,6 +91,8 @@ def parse_suite(
 ) -> Suite:
     """Validate suite text as :func:`load_suite` does; ``file`` names it in problems."""
     env = os.environ if env is None else env
+    if len(text) > MAX_SUITE_BYTES:  # characters: at least as many bytes
+        raise SuiteError([_too_large(file)])
     text = text.removeprefix("\ufeff")
     try:
         doc = parse_json(text, env) if json_format else parse_yaml(text, env)
@@ -115,6 +122,11 @@ def parse_suite(
         raise SuiteError(problems)
     assert suite is not None  # no problems means validation succeeded
     return suite
+
+
+def _too_large(file: str) -> Problem:
+    limit_mib = MAX_SUITE_BYTES // (1024 * 1024)
+    return Problem(file=file, message=f"larger than {limit_mib} MiB, the limit for a suite file")
 
 
 def _validation_problems(

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import ValidationError
 
+from chaos_workbench.limits import MAX_API_BODY_BYTES, MAX_DEPTH, json_depth_exceeds
 from chaos_workbench.proxy import errors
 from chaos_workbench.proxy.models import ProxyInfo, ToxicInfo, ToxicSpec, ToxicUpdate
 
@@ -154,7 +155,12 @@ def json_kind(value: object) -> str:
 
 async def decode(request: web.Request) -> object:
     """The first JSON value of the body (Go's Decoder.Decode ignores what follows it)."""
-    raw = await request.read()
+    try:
+        raw = await request.read()  # refused past the app's client_max_size
+    except web.HTTPRequestEntityTooLarge:
+        raise errors.BadRequestBody(
+            f"request body larger than {MAX_API_BODY_BYTES // (1024 * 1024)} MiB, the limit"
+        ) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -162,6 +168,10 @@ async def decode(request: web.Request) -> object:
     text = text.lstrip(" \t\r\n")
     if not text:
         raise errors.BadRequestBody("EOF")
+    if json_depth_exceeds(text, MAX_DEPTH):  # the decoder below recurses once per level
+        raise errors.BadRequestBody(
+            f"invalid JSON: nested more than {MAX_DEPTH} levels deep (the limit)"
+        )
     try:
         value, _ = json.JSONDecoder().raw_decode(text)
     except json.JSONDecodeError as exc:

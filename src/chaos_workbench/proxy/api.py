@@ -38,6 +38,7 @@ from prometheus_client import CollectorRegistry
 
 from chaos_workbench._version import __version__
 from chaos_workbench.aio import AsyncResource
+from chaos_workbench.limits import MAX_API_BODY_BYTES
 from chaos_workbench.proxy import errors
 from chaos_workbench.proxy._api_json import (
     Body,
@@ -55,10 +56,13 @@ from chaos_workbench.proxy.manager import ProxyManager
 from chaos_workbench.proxy.models import ProxySpec, ToxicInfo, ToxicSpec, ToxicUpdate
 from chaos_workbench.proxy.prom import CONTENT_TYPE, metrics_registry, render
 
-__all__ = ["DEFAULT_LISTEN", "TOXIPROXY_VERSION", "ApiServer", "build_app"]
+__all__ = ["DEFAULT_LISTEN", "TOXIPROXY_VERSION", "VERSION_HEADER", "ApiServer", "build_app"]
 
 TOXIPROXY_VERSION = "2.12.0"  # the Toxiproxy API this one matches
-VERSION = f"{TOXIPROXY_VERSION}+cwb.{__version__}"  # semver build metadata: sorts as 2.12.0
+# /version answers Toxiproxy's version alone: clients parse it (Ruby's Gem::Version refuses
+# "2.12.0+cwb.0.1.0" and falls back to pre-2.0 verbs). Ours travels in a header instead.
+VERSION = TOXIPROXY_VERSION
+VERSION_HEADER = "X-Chaos-Workbench-Version"
 DEFAULT_LISTEN = "127.0.0.1:0"
 REQUEST_DEADLINE_S = 25.0  # Toxiproxy's timeoutMiddleware
 # The element type PopulateJson decodes into, as Go's reflect prints it in decode errors.
@@ -236,7 +240,7 @@ async def version(request: web.Request) -> web.Response:
     # Toxiproxy ≥ 2.6 sends exactly this text, newline included.
     return web.Response(
         text=f'{{"version": "{VERSION}"}}\n',
-        headers={"Content-Type": "application/json;charset=utf-8"},
+        headers={"Content-Type": "application/json;charset=utf-8", VERSION_HEADER: __version__},
     )
 
 
@@ -281,7 +285,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 def build_app(manager: ProxyManager) -> web.Application:
     """The aiohttp application serving the Toxiproxy API over ``manager``."""
-    app = web.Application(middlewares=[_guard])
+    app = web.Application(middlewares=[_guard], client_max_size=MAX_API_BODY_BYTES)
     app[_MANAGER_KEY] = manager
     app[_LOCK_KEY] = asyncio.Lock()
     app[_REGISTRY_KEY] = metrics_registry(manager.stats)
