@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import time
 
@@ -12,6 +13,7 @@ import httpx
 import pytest
 from proxy_api_helpers import Api, Echo, split
 
+import chaos_workbench
 from chaos_workbench.proxy.testing import roundtrip_ms
 
 PROXY_KEYS = ["name", "listen", "upstream", "enabled", "toxics"]
@@ -505,7 +507,14 @@ async def test_version_is_toxiproxy_shaped(api: Api) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json;charset=utf-8"
     assert response.text.endswith("\n")
-    assert response.json()["version"].startswith("2.12.0+cwb.")
+    assert response.json()["version"] == "2.12.0"
+    # Ruby's Gem::Version::ANCHORED_VERSION_PATTERN: what the Ruby client parses the answer
+    # with; semver build metadata ("+cwb.0.1.0") fails it and the client downgrades its verbs.
+    gem_version = re.compile(
+        r"\A\s*([0-9]+(?>\.[0-9a-zA-Z]+)*(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?)?\s*\Z"
+    )
+    assert gem_version.match(response.json()["version"])
+    assert response.headers["x-chaos-workbench-version"] == chaos_workbench.__version__
 
 
 async def test_browsers_are_refused_and_change_nothing(api: Api) -> None:

@@ -18,7 +18,7 @@ import itertools
 import os
 import random
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -186,12 +186,16 @@ class ProxyManager(AsyncResource):
             if spec.name in names:
                 raise ApiError(f'duplicate proxy name "{spec.name}"')
             names.add(spec.name)
-        await self._check_listeners(specs)
+        # A running proxy's listen is its bound address ("localhost:80" shows as
+        # "127.0.0.1:80"), so an entry is compared by its resolved address, as Toxiproxy's
+        # Proxy.Differs does: re-populating an unchanged entry keeps the proxy and its toxics.
+        resolved = {spec.name: await _resolved_listen(spec.listen) for spec in specs}
+        await self._check_listeners(specs, resolved)
         result: builtins.list[ProxyInfo] = []
         for spec in specs:
             existing = self._proxies.get(spec.name)
             if existing is not None:
-                if existing.listen == spec.listen and existing.upstream == spec.upstream:
+                if (existing.listen, existing.upstream) == (resolved[spec.name], spec.upstream):
                     result.append(self._info(existing))
                     continue
                 await self.delete(spec.name)
@@ -280,12 +284,15 @@ class ProxyManager(AsyncResource):
             self._clock = None
 
     # -- helpers -------------------------------------------------------------------------
-    async def _check_listeners(self, specs: Sequence[ProxySpec]) -> None:
+    async def _check_listeners(
+        self, specs: Sequence[ProxySpec], resolved: Mapping[str, str]
+    ) -> None:
         """Refuse a populate whose new listeners cannot bind, before anything is replaced.
 
         Entries are applied one by one; without this a bind failure on entry 3 would answer
         500 after entries 1 and 2 were replaced. An address that a replaced, running proxy
         holds now counts as free (it is released first); two entries may not share one.
+        ``resolved`` is each entry's listen address as :func:`_resolved_listen` gives it.
         """
         changing = [
             s
@@ -293,7 +300,7 @@ class ProxyManager(AsyncResource):
             if s.enabled
             and (
                 (current := self._proxies.get(s.name)) is None
-                or (current.listen, current.upstream) != (s.listen, s.upstream)
+                or (current.listen, current.upstream) != (resolved[s.name], s.upstream)
             )
         ]
         released = {
@@ -304,7 +311,7 @@ class ProxyManager(AsyncResource):
         claimed: set[tuple[str, int]] = set()
         for spec in changing:
             _check_address(spec.upstream)
-            await _probe_listen(spec.listen, claimed, bind=spec.listen not in released)
+            await _probe_listen(spec.listen, claimed, bind=resolved[spec.name] not in released)
 
     def _runtime(self, name: str) -> ProxyRuntime:
         runtime = self._proxies.get(name)
@@ -348,6 +355,27 @@ def _check_address(address: str) -> None:
         split_host_port(address, allow_empty_host=True)
     except ValueError as exc:
         raise ListenFailed(str(exc)) from None
+
+
+async def _resolved_listen(listen: str) -> str:
+    """``listen`` as Go's ``net.ResolveTCPAddr`` prints it: a host name becomes its first
+    address (IPv4 first), an empty host stays empty (":80"). Unresolvable or malformed:
+    unchanged, so it differs from every running proxy and the bind check reports it.
+    """
+    try:
+        host, port = split_host_port(listen, allow_empty_host=True)
+    except ValueError:
+        return listen
+    if not host:
+        return f":{port}"
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except OSError:
+        return listen
+    infos.sort(key=lambda i: i[0] != socket.AF_INET)
+    return join_host_port(str(infos[0][4][0]), port)
 
 
 async def _probe_listen(
