@@ -28,7 +28,7 @@ async def api() -> AsyncIterator[Api]:
     await server.start()
     try:
         async with httpx.AsyncClient(base_url=server.url, headers=UA, trust_env=False) as http:
-            yield Api(server.url, manager, http)
+            yield Api(server.url, manager, http, server)
     finally:
         await server.aclose()
         await manager.aclose()

@@ -60,3 +60,34 @@ def test_not_a_config(text: str, problem: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(text)
     assert caught.value.problems == [problem]
+
+
+def test_names_the_api_could_not_address_are_listed_and_surrogates_replaced() -> None:
+    text = r"""[
+      {"name": "a/b", "upstream": "127.0.0.1:1"},
+      {"name": "..", "upstream": "127.0.0.1:1"},
+      {"name": "\ud800", "upstream": "127.0.0.1:1"}
+    ]"""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert caught.value.problems == [
+        '[0].name: contains "/": a name is one segment of the URL, so it could not be addressed',
+        '[1].name: is "..": URLs drop it as a dot-segment, so it could not be addressed',
+    ]
+    (spec,) = parse_config(r'[{"name": "x\udc00", "upstream": "127.0.0.1:1"}]')
+    assert spec.name == "x\ufffd"  # as the API decodes bodies (Go: U+FFFD)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('[{"name": "a", "upstream": "127.0.0.1:1", "n": 1e400}]', "cannot unmarshal number 1e400"),
+        ('[{"name": "a", "upstream": "127.0.0.1:1", "n": NaN}]', "NaN is not a JSON value"),
+        ("[" * 1000 + "]" * 1000, "nested more than 100 levels deep"),
+        ('[{"name": ' + "9" * 5000 + "}]", "a number of 5000 digits"),
+    ],
+)
+def test_hostile_config_text_is_a_config_error(text: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert problem in caught.value.problems[0]

@@ -5,8 +5,9 @@ JSON: compact, ``<``, ``>``, ``&`` and U+2028/9 escaped, integral floats printed
 Its request bodies are read by Go's decoder: the first JSON value is read and what follows
 is ignored, unknown keys are ignored, ``null`` keeps a default, keys match
 case-insensitively (exact key first), and a value of the wrong type is ``bad request body``
-with Go's message. This module does both directions so :mod:`chaos_workbench.proxy.api`
-holds only the routes and handlers.
+with Go's message; lone surrogates become U+FFFD and numbers no Go type holds are refused
+(``_go_json``). This module does both directions so :mod:`chaos_workbench.proxy.api` holds
+only the routes and handlers.
 """
 
 from __future__ import annotations
@@ -20,6 +21,14 @@ from pydantic import ValidationError
 
 from chaos_workbench.limits import MAX_API_BODY_BYTES, MAX_DEPTH, json_depth_exceeds
 from chaos_workbench.proxy import errors
+from chaos_workbench.proxy._go_json import (
+    INT64_MAX,
+    INT64_MIN,
+    go_number_error,
+    json_kind,
+    literal,
+    loads_first,
+)
 from chaos_workbench.proxy.models import ProxyInfo, ToxicInfo, ToxicSpec, ToxicUpdate
 
 __all__ = [
@@ -37,6 +46,7 @@ __all__ = [
 ]
 
 _M = TypeVar("_M", ToxicSpec, ToxicUpdate)
+_FLOAT32_MAX = 3.4028234663852886e38  # Go's math.MaxFloat32
 
 
 # -- encoding as Go's encoding/json does ------------------------------------------------------
@@ -121,8 +131,7 @@ class Body:
             return None  # null or absent: Go keeps the default
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             raise errors.BadRequestBody(
-                f"json: cannot unmarshal {json_kind(value)} into Go struct field "
-                f"{self._target}.{key} of type {go_type}"
+                f"json: cannot unmarshal {json_kind(value)} into {self._field(key, go_type)}"
             )
         return value
 
@@ -135,22 +144,32 @@ class Body:
         return value if isinstance(value, bool) else None
 
     def number(self, key: str) -> float | None:
+        """A float32 field (``toxicity``); Go refuses a number beyond float32's range."""
         value = self._typed(key, (int, float), "float32")
-        return float(value) if isinstance(value, int | float) else None
+        if not isinstance(value, int | float):
+            return None
+        if abs(value) > _FLOAT32_MAX:  # an int of any size compares exactly with a float
+            raise errors.BadRequestBody(
+                go_number_error(literal(value), self._field(key, "float32"))
+            )
+        return float(value)
+
+    def int64(self, key: str) -> int | float | None:
+        """An int64 field of ours (``ttl_ms``): any number within int64's range, as given (a
+        fraction is the model's to refuse); beyond it, Go's message."""
+        value = self._typed(key, (int, float), "int64")
+        if not isinstance(value, int | float):
+            return None
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise errors.BadRequestBody(go_number_error(literal(value), self._field(key, "int64")))
+        return value
+
+    def _field(self, key: str, go_type: str) -> str:
+        return f"Go struct field {self._target}.{key} of type {go_type}"
 
     def mapping(self, key: str) -> dict[str, object] | None:
         value = self._typed(key, (dict,), "map[string]interface {}")
         return value if isinstance(value, dict) else None
-
-
-def json_kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
 
 
 async def decode(request: web.Request) -> object:
@@ -160,6 +179,14 @@ async def decode(request: web.Request) -> object:
     except web.HTTPRequestEntityTooLarge:
         raise errors.BadRequestBody(
             f"request body larger than {MAX_API_BODY_BYTES // (1024 * 1024)} MiB, the limit"
+        ) from None
+    except ConnectionError:  # closed by the read deadline, or by the client: nobody reads this
+        raise errors.BadRequestBody("the connection closed before the body arrived") from None
+    except web.RequestPayloadError:  # a Content-Encoding that does not decode, bad chunking
+        # (Go does not decode request bodies: the bytes fail as JSON, also a 400.)
+        encoding = request.headers.get("Content-Encoding", "identity")
+        raise errors.BadRequestBody(
+            f"cannot read the body (Content-Encoding: {encoding})"
         ) from None
     try:
         text = raw.decode("utf-8")
@@ -173,10 +200,9 @@ async def decode(request: web.Request) -> object:
             f"invalid JSON: nested more than {MAX_DEPTH} levels deep (the limit)"
         )
     try:
-        value, _ = json.JSONDecoder().raw_decode(text)
+        return loads_first(text)  # lone surrogates become U+FFFD; 1e400, NaN are refused
     except json.JSONDecodeError as exc:
         raise errors.BadRequestBody(f"invalid JSON: {exc.msg} (offset {exc.pos})") from None
-    return value
 
 
 async def decode_object(request: web.Request, target: str) -> Body:
@@ -185,7 +211,8 @@ async def decode_object(request: web.Request, target: str) -> Body:
         raise errors.BadRequestBody(
             f"json: cannot unmarshal {json_kind(value)} into Go value of type {target}"
         )
-    return Body(value, target.rsplit(".", 1)[-1])
+    # Go names a field by its struct's name, which an anonymous struct lacks: ".toxicity".
+    return Body(value, "" if target.startswith("struct {") else target.rsplit(".", 1)[-1])
 
 
 # -- validation into the models ------------------------------------------------------------

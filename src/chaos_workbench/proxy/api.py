@@ -14,7 +14,8 @@ value of the wrong type is ``bad request body`` (both directions of Go's JSON ar
 Every request is validated completely before the manager is called, and the manager is
 called once per request, under one lock (as Toxiproxy holds its collection lock), so a
 rejected request changes nothing. Handlers run with a 25 s deadline (Toxiproxy's
-``timeoutMiddleware``): the API never hangs, whatever a toxic does.
+``timeoutMiddleware``): the API never hangs, whatever a toxic does. Its connections are
+guarded by ``_api_guard`` (a read deadline, a cap on their number, unknown methods routed).
 
 ``/populate`` answers its errors as Toxiproxy's handler does, not through ``http.Error``:
 ``{"error": message, "status": N, "proxies": null}`` without a trailing newline.
@@ -23,23 +24,32 @@ Deliberate differences (``docs/proxy.md``): a proxy created without ``listen`` b
 127.0.0.1 on an ephemeral port (Toxiproxy: every interface); toxicity outside 0..1 is
 refused; error bodies are sent as ``application/json`` (Go's ``http.Error`` labels them
 text/plain); ``/populate`` answers ``"proxies": []`` rather than ``null`` when empty; an
-update whose new listen address cannot be bound leaves the proxy running as it was.
+update whose new listen address cannot be bound leaves the proxy running as it was; names
+the API could not address afterwards (with ``/``, ``.``, ``..``, over 1,024 characters)
+are refused.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from chaos_workbench._version import __version__
 from chaos_workbench.aio import AsyncResource
-from chaos_workbench.limits import MAX_API_BODY_BYTES
+from chaos_workbench.limits import (
+    API_IDLE_TIMEOUT_S,
+    API_READ_TIMEOUT_S,
+    MAX_API_BODY_BYTES,
+    MAX_API_REQUEST_LINE_BYTES,
+    max_api_connections,
+)
 from chaos_workbench.proxy import errors
+from chaos_workbench.proxy._api_guard import ConnectionGuard, GuardedSite, bind_listener
 from chaos_workbench.proxy._api_json import (
     Body,
     decode,
@@ -80,6 +90,23 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def _manager(request: web.Request) -> ProxyManager:
     return request.app[_MANAGER_KEY]
+
+
+def _segment(request: web.Request, index: int) -> str:
+    # A name in the URL, percent-decoded from the raw path (aiohttp's match_info leaves an
+    # escape of invalid UTF-8 such as %ED%A0%80 as its text, which could then name the
+    # proxy literally called "%ED%A0%80"). Invalid UTF-8 decodes to lone surrogates, which
+    # no stored name contains (bodies replace them with U+FFFD): not found, as in Go.
+    raw = request.rel_url.raw_path.split("/")[index]
+    return unquote(raw, errors="surrogateescape")
+
+
+def _proxy_name(request: web.Request) -> str:
+    return _segment(request, 2)  # /proxies/{proxy}
+
+
+def _toxic_name(request: web.Request) -> str:
+    return _segment(request, 4)  # /proxies/{proxy}/toxics/{toxic}
 
 
 async def proxy_index(request: web.Request) -> web.Response:
@@ -145,13 +172,13 @@ async def _populate_specs(request: web.Request) -> list[ProxySpec]:
 
 
 async def proxy_show(request: web.Request) -> web.Response:
-    proxy = _manager(request).get(request.match_info["proxy"])
+    proxy = _manager(request).get(_proxy_name(request))
     return json_response(proxy_json(proxy))
 
 
 async def proxy_update(request: web.Request) -> web.Response:
     manager = _manager(request)
-    current = manager.get(request.match_info["proxy"])  # 404 before the body, as Toxiproxy
+    current = manager.get(_proxy_name(request))  # 404 before the body, as Toxiproxy
     body = await decode_object(request, "toxiproxy.Proxy")
     listen, upstream = body.string("listen"), body.string("upstream")
     enabled = body.boolean("enabled")
@@ -167,18 +194,18 @@ async def proxy_update(request: web.Request) -> web.Response:
 
 async def proxy_delete(request: web.Request) -> web.Response:
     async with request.app[_LOCK_KEY]:
-        await _manager(request).delete(request.match_info["proxy"])
+        await _manager(request).delete(_proxy_name(request))
     return web.Response(status=204)
 
 
 async def toxic_index(request: web.Request) -> web.Response:
-    toxics = _manager(request).toxics(request.match_info["proxy"])
+    toxics = _manager(request).toxics(_proxy_name(request))
     return json_response([toxic_json(t) for t in toxics])
 
 
 async def toxic_create(request: web.Request) -> web.Response:
     manager = _manager(request)
-    proxy = manager.get(request.match_info["proxy"]).name
+    proxy = manager.get(_proxy_name(request)).name
     body = await decode_object(request, "toxics.ToxicWrapper")
     fields: dict[str, Any] = {}
     for key in ("name", "type", "stream"):
@@ -191,7 +218,7 @@ async def toxic_create(request: web.Request) -> web.Response:
     attributes = body.mapping("attributes")
     if attributes is not None:
         fields["attributes"] = attributes
-    ttl = body.number("ttl_ms")  # our extension: the toxic removes itself when it expires
+    ttl = body.int64("ttl_ms")  # our extension: the toxic removes itself when it expires
     if ttl is not None:
         fields["ttl_ms"] = ttl
     fields.setdefault("type", "")
@@ -218,15 +245,15 @@ async def toxic_update(request: web.Request) -> web.Response:
         fields["toxicity"] = toxicity
     update = validated(ToxicUpdate, fields)
     async with request.app[_LOCK_KEY]:
-        updated = manager.update_toxic(request.match_info["proxy"], toxic.name, update)
+        updated = manager.update_toxic(_proxy_name(request), toxic.name, update)
     return json_response(toxic_json(updated))
 
 
 async def toxic_delete(request: web.Request) -> web.Response:
     manager = _manager(request)
-    manager.get(request.match_info["proxy"])
+    manager.get(_proxy_name(request))
     async with request.app[_LOCK_KEY]:
-        manager.remove_toxic(request.match_info["proxy"], request.match_info["toxic"])
+        manager.remove_toxic(_proxy_name(request), _toxic_name(request))
     return web.Response(status=204)
 
 
@@ -250,7 +277,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def _find_toxic(request: web.Request) -> ToxicInfo:
-    return _manager(request).get_toxic(request.match_info["proxy"], request.match_info["toxic"])
+    return _manager(request).get_toxic(_proxy_name(request), _toxic_name(request))
 
 
 # -- middleware, routes, server ----------------------------------------------------------------
@@ -283,39 +310,59 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         )
 
 
-def build_app(manager: ProxyManager) -> web.Application:
+def build_app(manager: ProxyManager, guard: ConnectionGuard | None = None) -> web.Application:
     """The aiohttp application serving the Toxiproxy API over ``manager``."""
-    app = web.Application(middlewares=[_guard], client_max_size=MAX_API_BODY_BYTES)
+    middlewares = [_guard] if guard is None else [guard.middleware, _guard]
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_API_BODY_BYTES)
     app[_MANAGER_KEY] = manager
     app[_LOCK_KEY] = asyncio.Lock()
     app[_REGISTRY_KEY] = metrics_registry(manager.stats)
+    # gorilla/mux's {name} is [^/]+: braces too (aiohttp's default, [^{}/]+, is not).
+    proxy, toxic = "/proxies/{proxy:[^/]+}", "/toxics/{toxic:[^/]+}"
     routes = app.router
     routes.add_post("/reset", reset)
     routes.add_get("/proxies", proxy_index, allow_head=False)
     routes.add_post("/proxies", proxy_create)
     routes.add_post("/populate", populate)
-    routes.add_get("/proxies/{proxy}", proxy_show, allow_head=False)
-    routes.add_post("/proxies/{proxy}", proxy_update)  # deprecated in Toxiproxy, still served
-    routes.add_patch("/proxies/{proxy}", proxy_update)
-    routes.add_delete("/proxies/{proxy}", proxy_delete)
-    routes.add_get("/proxies/{proxy}/toxics", toxic_index, allow_head=False)
-    routes.add_post("/proxies/{proxy}/toxics", toxic_create)
-    routes.add_get("/proxies/{proxy}/toxics/{toxic}", toxic_show, allow_head=False)
-    routes.add_post("/proxies/{proxy}/toxics/{toxic}", toxic_update)
-    routes.add_patch("/proxies/{proxy}/toxics/{toxic}", toxic_update)
-    routes.add_delete("/proxies/{proxy}/toxics/{toxic}", toxic_delete)
+    routes.add_get(proxy, proxy_show, allow_head=False)
+    routes.add_post(proxy, proxy_update)  # deprecated in Toxiproxy, still served
+    routes.add_patch(proxy, proxy_update)
+    routes.add_delete(proxy, proxy_delete)
+    routes.add_get(proxy + "/toxics", toxic_index, allow_head=False)
+    routes.add_post(proxy + "/toxics", toxic_create)
+    routes.add_get(proxy + toxic, toxic_show, allow_head=False)
+    routes.add_post(proxy + toxic, toxic_update)
+    routes.add_patch(proxy + toxic, toxic_update)
+    routes.add_delete(proxy + toxic, toxic_delete)
     routes.add_get("/version", version, allow_head=False)
     routes.add_get("/metrics", metrics, allow_head=False)
     return app
 
 
 class ApiServer(AsyncResource):
-    """The API listening on ``host:port`` (port 0: ephemeral) in the running event loop."""
+    """The API listening on ``host:port`` (port 0: ephemeral) in the running event loop.
 
-    def __init__(self, manager: ProxyManager, *, host: str = "127.0.0.1", port: int = 8474) -> None:
+    ``read_timeout_s`` bounds the time to receive one request (Toxiproxy's 15 s),
+    ``max_connections`` the connections kept open (default: from ``RLIMIT_NOFILE``); see
+    ``_api_guard`` and ``chaos_workbench.limits``.
+    """
+
+    def __init__(
+        self,
+        manager: ProxyManager,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8474,
+        read_timeout_s: float = API_READ_TIMEOUT_S,
+        max_connections: int | None = None,
+    ) -> None:
         self._manager = manager
         self._host = host
         self._port = port
+        self.guard = ConnectionGuard(
+            read_timeout_s=read_timeout_s,
+            max_connections=max_connections or max_api_connections(),
+        )
         self._runner: web.AppRunner | None = None
         self.address: tuple[str, int] | None = None
 
@@ -328,11 +375,17 @@ class ApiServer(AsyncResource):
 
     async def start(self) -> None:
         """Bind and serve; raises OSError when the address cannot be bound."""
-        sock = _bind(self._host, self._port)
-        runner = web.AppRunner(build_app(self._manager), access_log=None, handle_signals=False)
+        sock = bind_listener(self._host, self._port)
+        runner = web.AppRunner(
+            build_app(self._manager, self.guard),
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=API_IDLE_TIMEOUT_S,
+            max_line_size=MAX_API_REQUEST_LINE_BYTES,
+        )
         await runner.setup()
         try:
-            await web.SockSite(runner, sock).start()
+            await GuardedSite(runner, sock, self.guard).start()
         except BaseException:
             await runner.cleanup()
             sock.close()
@@ -349,19 +402,3 @@ class ApiServer(AsyncResource):
 
     async def _on_enter(self) -> None:
         await self.start()
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(128)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock

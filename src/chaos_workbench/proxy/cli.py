@@ -33,12 +33,14 @@ import random
 import secrets
 import signal
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
 
+from chaos_workbench.limits import API_READ_TIMEOUT_S
 from chaos_workbench.proxy._cli_common import (
     DEFAULT_API,
     ApiOption,
@@ -78,6 +80,22 @@ UvloopOption = Annotated[
     bool,
     typer.Option("--uvloop/--no-uvloop", help="Run on uvloop when it is installed (faster)."),
 ]
+ReadTimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--read-timeout",
+        min=0.001,
+        help="Seconds a client has to send one request, head and body (Toxiproxy's 15).",
+    ),
+]
+MaxConnectionsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-api-connections",
+        min=1,
+        help="API connections kept open at most (default: a quarter of the descriptor limit).",
+    ),
+]
 PortFileOption = Annotated[
     Path | None,
     typer.Option(
@@ -98,10 +116,21 @@ def _proxy_root(
     seed: SeedOption = None,
     port_file: PortFileOption = None,
     uvloop: UvloopOption = True,
+    read_timeout: ReadTimeoutOption = API_READ_TIMEOUT_S,
+    max_api_connections: MaxConnectionsOption = None,
 ) -> None:
     """Run the fault proxy server (same as `serve`) unless a command is given."""
     if ctx.invoked_subcommand is None:
-        serve(host=host, port=port, config=config, seed=seed, port_file=port_file, uvloop=uvloop)
+        serve(
+            host=host,
+            port=port,
+            config=config,
+            seed=seed,
+            port_file=port_file,
+            uvloop=uvloop,
+            read_timeout=read_timeout,
+            max_api_connections=max_api_connections,
+        )
 
 
 @proxy_app.command("serve")
@@ -112,6 +141,8 @@ def serve(
     seed: SeedOption = None,
     port_file: PortFileOption = None,
     uvloop: UvloopOption = True,
+    read_timeout: ReadTimeoutOption = API_READ_TIMEOUT_S,
+    max_api_connections: MaxConnectionsOption = None,
 ) -> None:
     """Run the fault proxy server with its Toxiproxy-compatible control API."""
     from chaos_workbench.proxy.config import ConfigError, load_config
@@ -124,7 +155,14 @@ def serve(
             fail(f"invalid config file\n{exc}")
     if seed is None:
         seed = secrets.randbits(32)
-    _run(_serve(host, port, specs, seed, config, port_file), use_uvloop=uvloop)
+    limits = _ApiLimits(read_timeout, max_api_connections)
+    _run(_serve(host, port, specs, seed, config, port_file, limits), use_uvloop=uvloop)
+
+
+@dataclass(frozen=True)
+class _ApiLimits:
+    read_timeout_s: float
+    max_connections: int | None
 
 
 async def _serve(
@@ -134,6 +172,7 @@ async def _serve(
     seed: int,
     config: Path | None,
     port_file: Path | None,
+    limits: _ApiLimits,
 ) -> None:
     from chaos_workbench.proxy.api import ApiServer
     from chaos_workbench.proxy.errors import ApiError
@@ -146,7 +185,13 @@ async def _serve(
                 await manager.populate(specs)
             except ApiError as exc:
                 fail(f"{config}: cannot create the proxies: {exc.message}")
-        server = ApiServer(manager, host=host, port=port)
+        server = ApiServer(
+            manager,
+            host=host,
+            port=port,
+            read_timeout_s=limits.read_timeout_s,
+            max_connections=limits.max_connections,
+        )
         try:
             await server.start()
         except OSError as exc:

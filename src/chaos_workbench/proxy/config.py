@@ -21,6 +21,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from chaos_workbench.limits import MAX_DEPTH, json_depth_exceeds
+from chaos_workbench.proxy._go_json import loads
+from chaos_workbench.proxy._names import name_problem
+from chaos_workbench.proxy.errors import BadRequestBody
 from chaos_workbench.proxy.models import ProxySpec
 
 __all__ = ["DEFAULT_LISTEN", "ConfigError", "load_config", "parse_config"]
@@ -48,12 +52,7 @@ def load_config(path: Path) -> tuple[ProxySpec, ...]:
 
 def parse_config(text: str, *, source: str = "<config>") -> tuple[ProxySpec, ...]:
     """Validate config text (see the module docstring for the format)."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            source, [f"line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}"]
-        ) from exc
+    data = _decode(text, source)
     if not isinstance(data, list):
         raise ConfigError(source, [f"expected a JSON array of proxies, got {_json_type(data)}"])
     problems: list[str] = []
@@ -80,6 +79,8 @@ def parse_config(text: str, *, source: str = "<config>") -> tuple[ProxySpec, ...
             problems.append(f"{where}.enabled: expected true or false, got {json.dumps(enabled)}")
         name = fields.get("name")
         if isinstance(name, str):
+            if problem := name_problem(name):
+                problems.append(f"{where}.name: {problem}")
             if name in seen:
                 problems.append(f"{where}.name: {name!r} is already used by [{seen[name]}]")
             seen.setdefault(name, index)
@@ -95,6 +96,19 @@ def parse_config(text: str, *, source: str = "<config>") -> tuple[ProxySpec, ...
     if problems:
         raise ConfigError(source, problems)
     return tuple(specs)
+
+
+def _decode(text: str, source: str) -> object:
+    if json_depth_exceeds(text, MAX_DEPTH):  # the decoder recurses once per level
+        raise ConfigError(source, [f"invalid JSON: nested more than {MAX_DEPTH} levels deep"])
+    try:
+        return loads(text)  # as the API reads bodies: lone surrogates become U+FFFD
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            source, [f"line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}"]
+        ) from exc
+    except BadRequestBody as exc:  # a number no Go type holds, NaN
+        raise ConfigError(source, [exc.detail or exc.message]) from exc
 
 
 def _json_type(value: object) -> str:

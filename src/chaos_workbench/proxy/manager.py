@@ -25,6 +25,8 @@ from pydantic import ValidationError
 
 from chaos_workbench.aio import AsyncResource
 from chaos_workbench.host.address import join_host_port, split_host_port
+from chaos_workbench.proxy._go_json import go_attribute_error
+from chaos_workbench.proxy._names import name_problem
 from chaos_workbench.proxy.errors import (
     ApiError,
     BadRequestBody,
@@ -102,6 +104,8 @@ class ProxyManager(AsyncResource):
             raise MissingField("name")
         if not upstream:
             raise MissingField("upstream")
+        if problem := name_problem(name):
+            raise BadRequestBody(f"name {problem}")
         if name in self._proxies:
             raise ProxyAlreadyExists()
         if enabled:
@@ -183,6 +187,8 @@ class ProxyManager(AsyncResource):
                 raise MissingField(f"name at proxy {i}")
             if not spec.upstream:
                 raise MissingField(f"upstream at proxy {i}")
+            if problem := name_problem(spec.name):
+                raise BadRequestBody(f"name at proxy {i} {problem}")
             if spec.name in names:
                 raise ApiError(f'duplicate proxy name "{spec.name}"')
             names.add(spec.name)
@@ -215,6 +221,8 @@ class ProxyManager(AsyncResource):
             cls = toxic_base.get_type(spec.type)
         except KeyError:
             raise InvalidToxicType() from None
+        if problem := name_problem(name):
+            raise BadRequestBody(f"name {problem}")
         if name in runtime.toxics:
             raise ToxicAlreadyExists()
         attributes = self._attributes(cls, spec.attributes)
@@ -320,7 +328,12 @@ class ProxyManager(AsyncResource):
         return runtime
 
     @staticmethod
-    def _attributes(cls: type[toxic_base.Toxic[Any]], raw: object) -> toxic_base.ToxicAttributes:
+    def _attributes(
+        cls: type[toxic_base.Toxic[Any]], raw: Mapping[str, object]
+    ) -> toxic_base.ToxicAttributes:
+        # Go's decoder first (an int64 attribute given 1e20 or "5": Toxiproxy's message).
+        if problem := go_attribute_error(cls.go_struct(), cls.go_int_fields(), raw):
+            raise BadRequestBody(problem)
         try:
             return cls.attributes_model.model_validate(raw)
         except ValidationError as exc:

@@ -335,9 +335,25 @@ class Toxic(ABC, Generic[A]):
 
     type_name: ClassVar[str]
     attributes_model: ClassVar[type[ToxicAttributes]]
+    # Go's names for this toxic, as Toxiproxy's JSON decode errors print them: its struct
+    # (None: the class name; ``reset_peer`` is ``ResetToxic``) and the Go type of its
+    # integer attributes (``int64``; the slicer's are ``int``, also 64-bit).
+    go_name: ClassVar[str | None] = None
+    go_int_type: ClassVar[str] = "int64"
 
     def __init__(self, attributes: A) -> None:
         self.attributes = attributes
+
+    @classmethod
+    def go_struct(cls) -> str:
+        """The Go struct Toxiproxy decodes this toxic's attributes into."""
+        return cls.go_name or cls.__name__
+
+    @classmethod
+    def go_int_fields(cls) -> dict[str, str]:
+        """The integer attributes (by JSON name) and their Go type."""
+        fields = cls.attributes_model.model_fields
+        return {name: cls.go_int_type for name, f in fields.items() if f.annotation is int}
 
     def new_state(self) -> Any:
         """Per-connection state shared by this toxic's pipes (both directions); None: none."""

@@ -27,6 +27,7 @@ class ResetPeerAttributes(ToxicAttributes):
 @register
 class ResetPeerToxic(Toxic[ResetPeerAttributes]):
     type_name = "reset_peer"
+    go_name = "ResetToxic"  # Toxiproxy's struct for it
     attributes_model = ResetPeerAttributes
 
     def pipe(self, ctx: PipeContext) -> Pipe:

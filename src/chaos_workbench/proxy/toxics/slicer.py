@@ -30,6 +30,7 @@ class SlicerAttributes(ToxicAttributes):
 @register
 class SlicerToxic(Toxic[SlicerAttributes]):
     type_name = "slicer"
+    go_int_type = "int"  # Toxiproxy's SlicerToxic fields are Go ints
     attributes_model = SlicerAttributes
 
     def pipe(self, ctx: PipeContext) -> Pipe:
