@@ -6,10 +6,12 @@ raises it; this module defines only the root::
 
     WorkbenchError                           chaos_workbench.errors
     ├── HostError                            chaos_workbench.host: the operating system said no
-    │   └── CgroupUnavailable                    a cgroup controller cannot be used here
+    │   ├── CgroupUnavailable                    a cgroup controller cannot be used here
+    │   └── UnsafePath                           a run file others could write (refused)
     ├── SuiteError                           chaos_workbench.experiments: a suite file is wrong
     ├── FaultError                           chaos_workbench.faults: a fault could not act
-    │   └── FaultRefused                         the suite does not allow the target
+    │   ├── FaultRefused                         the suite does not allow the target
+    │   └── FaultUnsupported                     this machine cannot inject it (inconclusive)
     ├── SupervisorError                      chaos_workbench.processes: a process would not
     │   ├── UnknownProcess                       start, stop or be found
     │   └── ProcessNotReady

@@ -16,7 +16,7 @@ from typing import Literal
 import httpx
 import pytest
 
-from chaos_workbench.faults import Fault, FaultError, FaultParams, register
+from chaos_workbench.faults import Fault, FaultError, FaultParams, FaultUnsupported, register
 from chaos_workbench.model import FaultType
 
 SERVICE = Path(__file__).with_name("flaky_service.py")
@@ -29,6 +29,7 @@ class OutageParams(FaultParams):
     marker: str | None = None  # a file touched on apply, removed on revert
     fail_apply: bool = False
     crash_apply: bool = False  # a bug in a fault, not a FaultError
+    unsupported: bool = False  # the machine lacks a capability: refuse before acting
 
 
 @register
@@ -40,6 +41,8 @@ class EngineTestOutage(Fault[OutageParams]):
     params_model = OutageParams
 
     async def apply(self) -> None:
+        if self.params.unsupported:
+            raise FaultUnsupported("creating a memory cgroup needs root (this user cannot)")
         if self.params.marker:
             Path(self.params.marker).write_text("applied")
         async with httpx.AsyncClient() as client:

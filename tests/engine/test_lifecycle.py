@@ -105,6 +105,40 @@ async def test_a_failed_apply_is_reverted_and_reported(flaky_service: str, tmp_p
 
 
 @pytest.mark.slow
+async def test_a_fault_this_machine_cannot_inject_is_inconclusive_not_failed(
+    flaky_service: str, tmp_path: Path
+) -> None:
+    """A missing capability (no memory cgroup without root) is not the system's fault: the
+    experiment is inconclusive and left out of the grade; the one beside it still counts."""
+    unsupported = {"type": "engine_test_outage", "admin_url": flaky_service, "unsupported": True}
+    suite = suite_for(flaky_service, unsupported)
+    suite = suite.model_copy(
+        update={
+            "experiments": (
+                *suite.experiments,
+                suite.experiments[0].model_copy(
+                    update={
+                        "name": "outage-2",
+                        "fault": suite.experiments[0].fault.model_copy(
+                            update={"unsupported": False}
+                        ),
+                    }
+                ),
+            )
+        }
+    )
+    record = await execute_suite(suite, RunOptions(run_dir=tmp_path))
+    first, second = record.results
+    assert first.status is ExperimentStatus.INCONCLUSIVE
+    assert first.reason == (
+        "not run on this machine: creating a memory cgroup needs root (this user cannot)"
+    )
+    assert second.status is ExperimentStatus.PASSED
+    assert record.score is not None
+    assert (record.score.passed, record.score.total, record.score.inconclusive) == (1, 1, 1)
+
+
+@pytest.mark.slow
 async def test_cancelling_the_run_mid_fault_still_reverts(
     flaky_service: str, tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from chaos_workbench.host.units import Milliseconds, Ratio, SecondsOrZero
 from chaos_workbench.model import ImpactLevel
 
 __all__ = ["Expectations", "ImpactThresholds", "Slo"]
@@ -20,15 +21,15 @@ class _Spec(BaseModel):
 class Slo(_Spec):
     """What "healthy" means, checked on every window."""
 
-    success_ratio: float = Field(default=0.99, gt=0, le=1)
-    p99_ms: float | None = Field(default=None, gt=0)
+    success_ratio: Ratio = Field(default=0.99, gt=0)
+    p99_ms: Milliseconds | None = None
 
 
 class ImpactThresholds(_Spec):
     """Success ratios that separate degraded, partial and full outage (see docs/analysis.md)."""
 
-    partial_outage_below: float = Field(default=0.90, gt=0, le=1)
-    full_outage_below: float = Field(default=0.10, ge=0, lt=1)
+    partial_outage_below: Ratio = Field(default=0.90, gt=0)
+    full_outage_below: Ratio = Field(default=0.10, lt=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> ImpactThresholds:
@@ -41,4 +42,4 @@ class Expectations(_Spec):
     """What the experiment must show to pass."""
 
     max_impact: ImpactLevel = ImpactLevel.FULL_OUTAGE
-    recovery_within_s: float | None = Field(default=None, ge=0)
+    recovery_within_s: SecondsOrZero | None = None

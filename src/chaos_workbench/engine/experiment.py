@@ -29,7 +29,7 @@ from chaos_workbench.engine.journal import Journal
 from chaos_workbench.engine.outcome import Clock, ResultBuilder, now_ns, reliable
 from chaos_workbench.errors import WorkbenchError
 from chaos_workbench.experiments.schema import ExperimentSpec, Suite
-from chaos_workbench.faults import Fault, FaultContext
+from chaos_workbench.faults import Fault, FaultContext, FaultUnsupported
 from chaos_workbench.faults import registry as fault_registry
 from chaos_workbench.model import ExperimentStatus, FaultResult, ImpactLevel
 from chaos_workbench.safety.actions import RevertAction
@@ -88,6 +88,7 @@ class Trial:
     revert_ns: int = 0  # revert() called
     revert_end_ns: int = 0  # revert() returned
     apply_error: str | None = None
+    unsupported: bool = False  # the apply failed for want of a capability of this machine
     revert_error: str | None = None
     aborted: bool = False  # only an abort while the fault is held counts (not in recovery)
     recovered_ns: int | None = None  # the recovery instant (analysis/recovery.py)
@@ -145,6 +146,8 @@ class ExperimentRunner:
         if not await self._steady_state(trial):
             return self._inconclusive(trial)
         await self._inject_hold_revert(trial)
+        if trial.unsupported and trial.revert_error is None:
+            return self._not_run_here(trial)
         if trial.failed_to_act is not None:
             return await self._errored(trial)
         return await self._recover_and_judge(trial)
@@ -215,6 +218,7 @@ class ExperimentRunner:
             await trial.fault.apply()
         except WorkbenchError as exc:  # a fault's, a process's or the host's refusal
             trial.apply_error = str(exc)
+            trial.unsupported = isinstance(exc, FaultUnsupported)
         except Exception as exc:  # a broken fault fails its experiment, not the suite
             trial.apply_error = f"{type(exc).__name__}: {exc}"
         trial.injected_ns = trial.clock.mark("injected")
@@ -244,6 +248,15 @@ class ExperimentRunner:
             self.reverted.append(f"{trial.name}: {trial.fault.describe()}")
         if lease is not None and trial.revert_error is None:
             lease.release()
+
+    def _not_run_here(self, trial: Trial) -> FaultResult:
+        """The machine lacks what the fault needs: nothing was injected, nothing to judge."""
+        reason = f"not run on this machine: {trial.apply_error}"
+        self.journal.write("inconclusive", experiment=trial.name, reason=reason)
+        windows = self.feed.between(trial.clock.start_ns, trial.revert_end_ns)
+        return trial.result.finish(
+            ExperimentStatus.INCONCLUSIVE, ImpactLevel.NONE, None, reason, windows, {}
+        )
 
     async def _errored(self, trial: Trial) -> FaultResult:
         reason = trial.failed_to_act or ""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from json.decoder import scanstring  # type: ignore[attr-defined]  # public, untyped in typeshed
@@ -21,7 +22,12 @@ from typing import Any
 
 import yaml
 
-from chaos_workbench.limits import MAX_DEPTH, MAX_SUITE_VALUES, json_depth_exceeds
+from chaos_workbench.limits import (
+    MAX_DEPTH,
+    MAX_SUITE_BYTES,
+    MAX_SUITE_VALUES,
+    json_depth_exceeds,
+)
 
 __all__ = [
     "Document",
@@ -39,6 +45,13 @@ Loc = tuple[str | int, ...]
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _STR_TAG = "tag:yaml.org,2002:str"
+_INT_TAG = "tag:yaml.org,2002:int"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Python refuses to convert longer decimal integers (a guard against quadratic time).
+_MAX_DIGITS = sys.get_int_max_str_digits() or 4300
+_TOO_MANY_DIGITS = f"an integer has more than {_MAX_DIGITS:,} digits (the limit)"
+# A JSON string (matched whole, so digits inside are skipped) or a run of digits.
+_STRING_OR_DIGITS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|\d+')
 
 
 @dataclass(frozen=True)
@@ -151,6 +164,7 @@ class _BoundedLoader(yaml.SafeLoader):
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self._depth = 0
+        self._values = 0
 
     def fetch_flow_collection_start(self, TokenClass: type[yaml.Token]) -> None:
         if self.flow_level >= MAX_DEPTH:
@@ -161,54 +175,89 @@ class _BoundedLoader(yaml.SafeLoader):
         super().fetch_flow_collection_start(TokenClass)
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        line = node.start_mark.line + 1
+        # Python refuses int("9" * 5000), and YAML 1.1's base 60 ("1:0:0:...", an int
+        # however long) costs quadratic time: no integer is longer than Python's digit limit.
+        if (
+            isinstance(node, yaml.ScalarNode)
+            and node.tag == _INT_TAG
+            and len(node.value) > _MAX_DIGITS
+        ):
+            raise SyntaxProblem(line, f"invalid YAML: {_TOO_MANY_DIGITS}")
         # PyYAML's constructors assume a tag fits its value: "!!timestamp not-a-date"
         # raises AttributeError, "!!float x" ValueError, "!!binary ü" TypeError.
         try:
             return super().construct_object(node, deep)
         except (ValueError, TypeError, OverflowError, AttributeError):
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-            shown = node.value if isinstance(node, yaml.ScalarNode) else "this value"
-            raise SyntaxProblem(
-                node.start_mark.line + 1, f"invalid YAML: {shown!r} is not a valid {tag}"
-            ) from None
+            shown = _shown(node.value) if isinstance(node, yaml.ScalarNode) else "this value"
+            raise SyntaxProblem(line, f"invalid YAML: {shown} is not a valid {tag}") from None
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         self._depth += 1
         try:
+            event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in the stubs
             if self._depth > MAX_DEPTH:
-                event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in the stubs
-                line = event.start_mark.line + 1
                 raise SyntaxProblem(
-                    line, f"invalid YAML: nested more than {MAX_DEPTH} levels deep (the limit)"
+                    event.start_mark.line + 1,
+                    f"invalid YAML: nested more than {MAX_DEPTH} levels deep (the limit)",
                 )
+            # Values are counted here too, not only in the walk: composing the 2 million
+            # items of a 4 MiB "[1,1,1,...]" would take a minute before the walk could count.
+            # A mapping key (index None) is not a value; an alias composes no new node.
+            is_key = isinstance(parent, yaml.MappingNode) and index is None
+            if not is_key and not isinstance(event, yaml.AliasEvent):
+                self._values += 1
+                if self._values > MAX_SUITE_VALUES:
+                    raise SyntaxProblem(event.start_mark.line + 1, _too_many_values("YAML"))
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+def _check_characters(text: str, line: int | None, kind: str = "YAML") -> None:
+    """Refuse a lone UTF-16 surrogate (from a ``"\\ud800"`` escape, or an undecodable
+    environment value): it is not a character, and no file, terminal or database takes it."""
+    match = _SURROGATE.search(text)
+    if match is not None:
+        raise SyntaxProblem(
+            line,
+            f"invalid {kind}: \\u{ord(match.group(0)):04x} is half of a UTF-16 surrogate pair, "
+            "not a character (write the character itself, or both halves of the pair)",
+        )
+
+
+def _too_many_values(kind: str) -> str:
+    return (
+        f"invalid {kind}: more than {MAX_SUITE_VALUES:,} values once aliases are "
+        "expanded (the limit; nested aliases multiply)"
+        if kind == "YAML"
+        else f"invalid {kind}: more than {MAX_SUITE_VALUES:,} values (the limit)"
+    )
 
 
 class _YamlWalk:
     """Record lines, expand variables in string scalars (once per node: aliases share nodes).
 
     Every value is visited once per path that reaches it, so aliases count as many times
-    as they are used: the walk stops at ``MAX_SUITE_VALUES`` visits or ``MAX_DEPTH``
-    levels, before the expanded data could be built or validated.
+    as they are used: the walk stops at ``MAX_SUITE_VALUES`` visits, ``MAX_DEPTH`` levels,
+    or ``MAX_SUITE_BYTES`` characters of keys and scalars (a 3 MB string aliased 40,000
+    times is 120 GB for whoever reads the data next), before the expanded data could be
+    built or validated. Each scalar node's text is read once, however often it is visited.
     """
 
     def __init__(self, loader: yaml.SafeLoader, doc: Document, env: Mapping[str, str]) -> None:
         self.loader = loader
         self.doc = doc
         self.env = env
-        self.expanded: set[int] = set()
+        self.read: set[int] = set()  # ids of scalar nodes already expanded and checked
         self.visited = 0
+        self.chars = 0
 
     def walk(self, node: yaml.Node, loc: Loc, line: int, depth: int) -> None:
         self.visited += 1
         if self.visited > MAX_SUITE_VALUES:
-            raise SyntaxProblem(
-                line,
-                f"invalid YAML: more than {MAX_SUITE_VALUES:,} values once aliases are "
-                "expanded (the limit; nested aliases multiply)",
-            )
+            raise SyntaxProblem(line, _too_many_values("YAML"))
         if depth > MAX_DEPTH:
             raise SyntaxProblem(
                 line, f"invalid YAML: nested more than {MAX_DEPTH} levels deep (the limit)"
@@ -223,14 +272,32 @@ class _YamlWalk:
             self._duplicate_keys(node, loc)
             self.loader.flatten_mapping(node)  # resolve "<<" merge keys as construction will
             for key_node, value_node in node.value:  # a key given twice: the last one wins
-                key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
-                self.walk(value_node, (*loc, key), key_node.start_mark.line + 1, depth + 1)
+                key_line = key_node.start_mark.line + 1
+                if isinstance(key_node, yaml.ScalarNode):
+                    self._count(key_node.value, key_line)
+                    _check_characters(key_node.value, key_line)
+                    key = str(key_node.value)
+                else:
+                    key = "?"
+                self.walk(value_node, (*loc, key), key_line, depth + 1)
 
     def _scalar(self, node: yaml.ScalarNode, loc: Loc, line: int) -> None:
-        if node.tag == _STR_TAG and id(node) not in self.expanded and "${" in node.value:
-            self.expanded.add(id(node))
-            node.value, errors = expand_env(node.value, self.env)
-            self.doc.issues.extend(SourceIssue(loc, line, message) for message in errors)
+        if id(node) not in self.read:
+            self.read.add(id(node))
+            if node.tag == _STR_TAG and "${" in node.value:
+                node.value, errors = expand_env(node.value, self.env)
+                self.doc.issues.extend(SourceIssue(loc, line, message) for message in errors)
+            _check_characters(node.value, line)
+        self._count(node.value, line)
+
+    def _count(self, text: str, line: int) -> None:
+        self.chars += len(text)
+        if self.chars > MAX_SUITE_BYTES:
+            raise SyntaxProblem(
+                line,
+                f"invalid YAML: more than {MAX_SUITE_BYTES // (1024 * 1024)} MiB of text once "
+                "aliases are expanded (the limit for a suite file)",
+            )
 
     def _duplicate_keys(self, node: yaml.MappingNode, loc: Loc) -> None:
         first_line: dict[str, int] = {}
@@ -259,10 +326,25 @@ def parse_json(text: str, env: Mapping[str, str]) -> Document:
         json.loads(text)  # the standard library's messages for malformed JSON
     except json.JSONDecodeError as exc:
         raise SyntaxProblem(exc.lineno, f"invalid JSON: {exc.msg}") from None
+    except ValueError:  # an integer past Python's digit limit, which gives no position
+        raise SyntaxProblem(_long_number_line(text), f"invalid JSON: {_TOO_MANY_DIGITS}") from None
     parser = _JsonParser(text, env)
     data, _ = parser.value(parser.skip(0), (), parser.doc)
     parser.doc.data = data
     return parser.doc
+
+
+def _long_number_line(text: str) -> int | None:
+    """The line of the first number in JSON ``text`` with too many digits to convert."""
+    for match in _STRING_OR_DIGITS.finditer(text):
+        if len(match.group(0)) > _MAX_DIGITS and match.group(0)[0] != '"':
+            return text.count("\n", 0, match.start()) + 1
+    return None
+
+
+def _shown(value: str) -> str:
+    """``value`` quoted for a message, cut short when long."""
+    return repr(value) if len(value) <= 60 else repr(value[:60]) + "…"
 
 
 class _JsonParser:
@@ -283,6 +365,7 @@ class _JsonParser:
         self.env = env
         self.newlines = [i for i, char in enumerate(text) if char == "\n"]
         self.doc = Document(data=None)
+        self.values = 0
 
     def line(self, pos: int) -> int:
         return bisect.bisect_left(self.newlines, pos) + 1
@@ -292,6 +375,9 @@ class _JsonParser:
         return pos if match is None else match.end()
 
     def value(self, pos: int, loc: Loc, doc: Document) -> tuple[object, int]:
+        self.values += 1
+        if self.values > MAX_SUITE_VALUES:  # as in YAML (json.loads itself is fast C)
+            raise SyntaxProblem(self.line(pos), _too_many_values("JSON"))
         doc.lines.setdefault(loc, self.line(pos))
         char = self.text[pos]
         if char == "{":
@@ -303,6 +389,7 @@ class _JsonParser:
             if "${" in text:
                 text, errors = expand_env(text, self.env)
                 doc.issues.extend(SourceIssue(loc, self.line(pos), m) for m in errors)
+            _check_characters(text, self.line(pos), "JSON")
             return text, end
         number = NUMBER_RE.match(self.text, pos)
         if number is not None:
@@ -324,6 +411,7 @@ class _JsonParser:
         while True:
             key_line = self.line(pos)
             key, pos = scanstring(self.text, pos + 1)
+            _check_characters(key, key_line, "JSON")
             if key in first_line:
                 doc.issues.append(
                     SourceIssue(

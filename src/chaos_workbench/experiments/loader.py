@@ -134,7 +134,10 @@ def _validation_problems(
 ) -> list[Problem]:
     problems = []
     errors = exc.errors(include_url=False)
+    # A mapping key that fails its own type (env: {"A=B": x}) is located at the key itself;
+    # pydantic appends a "[key]" marker the path does not need.
     locs: list[Loc] = [tuple(error["loc"]) for error in errors]
+    locs = [loc[:-1] if loc and loc[-1] == "[key]" else loc for loc in locs]
     for error, loc in zip(errors, locs, strict=True):
         if any(loc[: len(u)] == u for u in unset):
             continue

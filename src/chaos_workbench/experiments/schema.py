@@ -12,6 +12,7 @@ expectations), ``probes.spec`` (probes) — and this module composes them into
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import (
@@ -36,6 +37,8 @@ from chaos_workbench.experiments.references import (
 from chaos_workbench.faults import FaultParams
 from chaos_workbench.faults import registry as fault_registry
 from chaos_workbench.host.address import host_is_loopback, split_host_port
+from chaos_workbench.host.names import Identifier, Label, LabelOrEmpty, OsText
+from chaos_workbench.host.units import Milliseconds, Ratio, Seconds, SecondsOrZero, Weight
 from chaos_workbench.probes.spec import ProbeSpec
 from chaos_workbench.processes.spec import ProcessSpec, ReadinessSpec
 from chaos_workbench.traffic.spec import RequestSpec, StageSpec, TrafficSpec
@@ -60,6 +63,9 @@ __all__ = [
 ]
 
 
+MAX_CONCURRENT_FAULTS = 100  # faults held at once: each is a toxic, a helper or a signal
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -72,7 +78,7 @@ def _address(value: str) -> str:
 class ProxySpec(_Model):
     """A fault proxy between the service and one dependency."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: Identifier
     listen: str
     upstream: str
     enabled: bool = True
@@ -86,14 +92,13 @@ class ProxySpec(_Model):
 class Defaults(_Model):
     """Phase durations and analysis settings every experiment inherits."""
 
-    baseline_s: float = Field(default=5.0, gt=0)
-    fault_s: float = Field(default=10.0, gt=0)
-    recovery_timeout_s: float = Field(default=30.0, gt=0)
+    baseline_s: Seconds = 5.0
+    fault_s: Seconds = 10.0
+    recovery_timeout_s: Seconds = 30.0
     window_ms: int = Field(default=250, ge=10, le=60_000)
     stable_windows: int = Field(default=3, ge=1, le=1000)
-    warmup_timeout_s: float = Field(
+    warmup_timeout_s: SecondsOrZero = Field(
         default=60.0,
-        ge=0,
         description="Before the first experiment, wait up to this long for steady state "
         "(0: do not wait).",
     )
@@ -131,14 +136,14 @@ FaultField = Annotated[FaultParams, BeforeValidator(_parse_fault)]
 class ExperimentSpec(_Model):
     """One experiment: a fault, held for a while, with what it must show to pass."""
 
-    name: str = Field(min_length=1)
+    name: Label
     description: str = ""
     fault: FaultField
     expect: Expectations = Field(default_factory=Expectations)
-    weight: float = Field(default=1.0, gt=0)
-    baseline_s: float | None = Field(default=None, gt=0)
-    fault_s: float | None = Field(default=None, gt=0)
-    recovery_timeout_s: float | None = Field(default=None, gt=0)
+    weight: Weight = 1.0
+    baseline_s: Seconds | None = None
+    fault_s: Seconds | None = None
+    recovery_timeout_s: Seconds | None = None
 
 
 class GuardrailSpec(_Model):
@@ -149,11 +154,11 @@ class GuardrailSpec(_Model):
     stops answering `SELECT 1`" while traffic measures the service).
     """
 
-    name: str = ""
+    name: LabelOrEmpty = ""
     probe: ProbeSpec | None = None
-    success_ratio_below: float | None = Field(default=None, gt=0, le=1)
-    p99_ms_above: float | None = Field(default=None, gt=0)
-    for_s: float = Field(default=1.0, gt=0)
+    success_ratio_below: Ratio | None = Field(default=None, gt=0)
+    p99_ms_above: Milliseconds | None = None
+    for_s: Seconds = 1.0
 
     @model_validator(mode="after")
     def _has_condition(self) -> GuardrailSpec:
@@ -166,15 +171,34 @@ class BlastRadius(_Model):
     """What the suite may touch beyond the loopback defaults."""
 
     hosts: tuple[str, ...] = ()
-    paths: tuple[str, ...] = ()
+    paths: tuple[OsText, ...] = ()
     process_patterns: tuple[str, ...] = ()
-    max_concurrent_faults: int = Field(default=1, ge=1)
+    max_concurrent_faults: int = Field(default=1, ge=1, le=MAX_CONCURRENT_FAULTS)
+
+    @field_validator("process_patterns")
+    @classmethod
+    def _patterns_compile(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            regex_problem = _regex_problem(pattern)
+            if regex_problem is not None:
+                raise ValueError(f"{pattern!r} is not a valid regular expression: {regex_problem}")
+        return value
+
+
+def _regex_problem(pattern: str) -> str | None:
+    """Why ``pattern`` does not compile, or None. Beyond ``re.error``, ``a{99999999999}``
+    raises OverflowError and thousands of nested groups RecursionError."""
+    try:
+        re.compile(pattern)
+    except (re.error, OverflowError, RecursionError) as exc:
+        return str(exc)
+    return None
 
 
 class Suite(_Model):
     """A whole suite file."""
 
-    service: str = Field(min_length=1)
+    service: Label
     seed: int | None = None
     traffic: TrafficSpec | None = Field(
         default=None, description="HTTP load that measures the service (or give 'probe')."

@@ -15,6 +15,7 @@ from chaos_workbench.faults.base import (
     FaultError,
     FaultParams,
     FaultRefused,
+    FaultUnsupported,
     Reference,
 )
 from chaos_workbench.faults.registry import all_kinds, get, register
@@ -25,6 +26,7 @@ __all__ = [
     "FaultError",
     "FaultParams",
     "FaultRefused",
+    "FaultUnsupported",
     "Reference",
     "all_kinds",
     "get",

@@ -35,6 +35,8 @@ from chaos_workbench.faults.base import (
     Reference,
 )
 from chaos_workbench.host import cgroups as cg
+from chaos_workbench.host.names import OsText
+from chaos_workbench.host.units import Pid
 
 __all__ = [
     "SupervisorLike",
@@ -99,8 +101,8 @@ class TargetParams(FaultParams):
     """Fields shared by faults that act on a process."""
 
     process: str | None = Field(default=None, description="Name of a process the suite declares.")
-    pid: int | None = Field(default=None, gt=0)
-    pid_file: str | None = None
+    pid: Pid | None = None
+    pid_file: OsText | None = None
     pattern: str | None = Field(
         default=None, description="Regular expression searched in command lines."
     )
@@ -116,7 +118,8 @@ class TargetParams(FaultParams):
         if self.pattern is not None:
             try:
                 re.compile(self.pattern)
-            except re.error as exc:
+            # a{99999999999} raises OverflowError, thousands of nested groups RecursionError
+            except (re.error, OverflowError, RecursionError) as exc:
                 raise ValueError(f"pattern is not a valid regular expression: {exc}") from None
         return self
 

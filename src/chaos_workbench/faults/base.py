@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chaos_workbench.errors import WorkbenchError
 from chaos_workbench.host.spawn import LaunchSpec
+from chaos_workbench.host.units import Seconds
 from chaos_workbench.model import FaultType
 from chaos_workbench.safety.actions import RevertAction
 
@@ -45,6 +46,7 @@ __all__ = [
     "FaultError",
     "FaultParams",
     "FaultRefused",
+    "FaultUnsupported",
     "ProcessControl",
     "ProxyControl",
     "Reference",
@@ -57,6 +59,12 @@ class FaultError(WorkbenchError):
 
 class FaultRefused(FaultError):
     """The suite does not allow what the fault would touch (blast radius or a safety floor)."""
+
+
+class FaultUnsupported(FaultError):
+    """This machine cannot inject the fault as asked: a capability is missing (creating a
+    memory cgroup needs root, a controller is not mounted). Nothing was injected, so the
+    experiment is inconclusive, not failed: the system under test is not to blame."""
 
 
 class Reference(BaseModel):
@@ -74,8 +82,8 @@ class FaultParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     type: str
-    duration_s: float | None = Field(
-        default=None, gt=0, description="How long the fault is held; the suite default if unset."
+    duration_s: Seconds | None = Field(
+        default=None, description="How long the fault is held; the suite default if unset."
     )
 
     def references(self) -> Sequence[Reference]:

@@ -34,6 +34,7 @@ from chaos_workbench.faults.base import (
 )
 from chaos_workbench.faults.registry import register
 from chaos_workbench.host.spawn import TAG_ENV
+from chaos_workbench.host.units import DAY_S
 from chaos_workbench.model import FaultType
 from chaos_workbench.safety.actions import KillTagged, RevertAction, StartProcess
 
@@ -44,6 +45,8 @@ INSTALL_HINT = (
     "(or .ci/install-system-deps.sh); elsewhere install libfaketime and set CWB_LIBFAKETIME "
     "to the path of libfaketime.so.1"
 )
+
+MAX_OFFSET_S = 3650 * DAY_S  # ten years either way: certificates, tokens, schedules
 
 _CANDIDATES = (
     "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
@@ -68,7 +71,12 @@ class ClockSkewParams(FaultParams):
 
     type: Literal["clock_skew"] = "clock_skew"
     process: str = Field(min_length=1, description="Name of a supervised process.")
-    offset_s: float = Field(description="Seconds to add to its wall clock (negative: the past).")
+    offset_s: float = Field(
+        ge=-MAX_OFFSET_S,
+        le=MAX_OFFSET_S,
+        allow_inf_nan=False,
+        description="Seconds to add to its wall clock (negative: the past), at most ten years.",
+    )
 
     def references(self) -> Sequence[Reference]:
         return (Reference(kind="process", field="process", name=self.process),)

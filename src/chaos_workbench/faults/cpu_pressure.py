@@ -28,6 +28,7 @@ from chaos_workbench.faults.base import (
 )
 from chaos_workbench.faults.registry import register
 from chaos_workbench.host import cgroups as cg
+from chaos_workbench.host.units import Milliseconds, Percent
 from chaos_workbench.model import FaultType
 
 __all__ = ["CpuPressure", "CpuPressureParams"]
@@ -38,11 +39,11 @@ class CpuPressureParams(FaultParams):
 
     type: Literal["cpu_pressure"] = "cpu_pressure"
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
-    load_pct: float = Field(default=100.0, gt=0, le=100)
+    load_pct: Percent = Field(default=100.0, gt=0)
     process: str | None = Field(
         default=None, description="Put the workers in this supervised process's CPU cgroup."
     )
-    period_ms: float = Field(default=100.0, ge=10, le=10_000)
+    period_ms: Milliseconds = Field(default=100.0, ge=10, le=10_000)
 
     def references(self) -> Sequence[Reference]:
         if self.process is None:

@@ -23,6 +23,8 @@ from chaos_workbench.faults._helpers import new_tag, spawn_helper, stop_helper
 from chaos_workbench.faults._targets import check_path_allowed
 from chaos_workbench.faults.base import Fault, FaultContext, FaultError, FaultParams, FaultRefused
 from chaos_workbench.faults.registry import register
+from chaos_workbench.host.names import OsText
+from chaos_workbench.host.units import Megabytes, Percent
 from chaos_workbench.model import FaultType
 from chaos_workbench.safety.actions import DeletePath, KillTagged, RevertAction
 
@@ -35,12 +37,12 @@ class DiskFillParams(FaultParams):
     """Where to fill, how much, and the floor that protects the filesystem."""
 
     type: Literal["disk_fill"] = "disk_fill"
-    path: str = Field(min_length=1, description="A directory on the filesystem to fill.")
-    size_mb: int | None = Field(default=None, gt=0)
-    percent: float | None = Field(
-        default=None, gt=0, le=100, description="Fill until the filesystem is this % used."
+    path: OsText = Field(min_length=1, description="A directory on the filesystem to fill.")
+    size_mb: Megabytes | None = None
+    percent: Percent | None = Field(
+        default=None, gt=0, description="Fill until the filesystem is this % used."
     )
-    floor_free_pct: float = Field(default=5.0, ge=0, lt=100)
+    floor_free_pct: Percent = Field(default=5.0, lt=100)
     on_floor: Literal["refuse", "cap"] = "refuse"
 
     @model_validator(mode="after")

@@ -20,6 +20,7 @@ from pydantic import Field
 
 from chaos_workbench.faults.registry import register
 from chaos_workbench.faults.toxic import ProxyToxicParams, ToxicFault, ToxicPlan
+from chaos_workbench.host.units import Ratio
 from chaos_workbench.model import FaultType
 
 __all__ = ["HttpError", "HttpErrorParams"]
@@ -30,8 +31,8 @@ class HttpErrorParams(ProxyToxicParams):
 
     type: Literal["http_error"] = "http_error"
     status: int = Field(default=503, ge=200, le=599, description="Status code to answer with.")
-    probability: float = Field(
-        default=1.0, ge=0, le=1, description="Share of matched requests answered with status."
+    probability: Ratio = Field(
+        default=1.0, description="Share of matched requests answered with status."
     )
     body: str = Field(default="", description="Response body (UTF-8 text).")
     method: str | None = Field(default=None, description="Only this method, e.g. POST.")

@@ -25,6 +25,8 @@ from chaos_workbench.faults._helpers import (
 from chaos_workbench.faults._targets import check_path_allowed
 from chaos_workbench.faults.base import FaultContext, FaultError, FaultParams
 from chaos_workbench.faults.registry import register
+from chaos_workbench.host.names import OsText
+from chaos_workbench.host.units import Megabytes, PerSecond
 from chaos_workbench.model import FaultType
 from chaos_workbench.safety.actions import DeletePath, RevertAction
 
@@ -35,10 +37,10 @@ class IoStressParams(FaultParams):
     """Where to write, how big each block is, and how often."""
 
     type: Literal["io_stress"] = "io_stress"
-    path: str = Field(min_length=1, description="A directory on the filesystem to stress.")
-    rate_per_s: float = Field(default=100.0, gt=0, le=100_000, description="fsynced writes/s.")
+    path: OsText = Field(min_length=1, description="A directory on the filesystem to stress.")
+    rate_per_s: PerSecond = Field(default=100.0, gt=0, le=100_000, description="fsynced writes/s.")
     block_kb: int = Field(default=64, ge=1, le=65_536)
-    max_size_mb: int = Field(default=64, ge=1, description="The file wraps around at this size.")
+    max_size_mb: Megabytes = Field(default=64, description="The file wraps around at this size.")
 
 
 @register

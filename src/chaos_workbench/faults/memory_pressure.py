@@ -29,10 +29,12 @@ from chaos_workbench.faults.base import (
     FaultError,
     FaultParams,
     FaultRefused,
+    FaultUnsupported,
     Reference,
 )
 from chaos_workbench.faults.registry import register
 from chaos_workbench.host import cgroups as cg
+from chaos_workbench.host.units import Megabytes, Percent
 from chaos_workbench.model import FaultType
 
 __all__ = ["MemoryPressure", "MemoryPressureParams", "host_floor_size_bytes"]
@@ -45,9 +47,9 @@ class MemoryPressureParams(FaultParams):
 
     type: Literal["memory_pressure"] = "memory_pressure"
     process: str | None = Field(default=None, description="Hold memory in this process's cgroup.")
-    percent: float | None = Field(default=None, gt=0, le=100, description="Of the cgroup limit.")
-    size_mb: int | None = Field(default=None, gt=0)
-    floor_free_pct: float = Field(default=10.0, ge=0, lt=100)
+    percent: Percent | None = Field(default=None, gt=0, description="Of the cgroup limit.")
+    size_mb: Megabytes | None = None
+    floor_free_pct: Percent = Field(default=10.0, lt=100)
     on_floor: Literal["refuse", "cap"] = "refuse"
 
     @model_validator(mode="after")
@@ -111,6 +113,11 @@ class MemoryPressure(HelperFault[MemoryPressureParams]):
         if self.params.size_mb is not None:
             return self.params.size_mb * _MIB, group
         limit = cg.memory_limit_bytes(group) if group is not None else None
+        if limit is None and (reason := cg.unavailable_reason("memory")):
+            raise FaultUnsupported(
+                f"process {self.params.process!r} has no memory cgroup, and this machine "
+                f"cannot give it one: {reason}; run as root, or give size_mb instead of percent"
+            )
         if limit is None:
             raise FaultError(
                 f"process {self.params.process!r} has no memory limit (no memory cgroup with a "

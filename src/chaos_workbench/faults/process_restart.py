@@ -19,6 +19,7 @@ from pydantic import Field
 from chaos_workbench.faults._targets import require_supervisor
 from chaos_workbench.faults.base import Fault, FaultParams, FaultRefused, Reference
 from chaos_workbench.faults.registry import register
+from chaos_workbench.host.units import SecondsOrZero
 from chaos_workbench.model import FaultType
 from chaos_workbench.safety.actions import RevertAction, StartProcess
 
@@ -30,7 +31,7 @@ class ProcessRestartParams(FaultParams):
 
     type: Literal["process_restart"] = "process_restart"
     process: str = Field(min_length=1, description="Name of a supervised process.")
-    grace_s: float = Field(default=5.0, ge=0, description="SIGTERM → SIGKILL delay.")
+    grace_s: SecondsOrZero = Field(default=5.0, description="SIGTERM → SIGKILL delay.")
 
     def references(self) -> Sequence[Reference]:
         return (Reference(kind="process", field="process", name=self.process),)

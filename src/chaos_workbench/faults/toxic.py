@@ -27,6 +27,7 @@ from pydantic import Field, JsonValue, ValidationError, ValidationInfo, field_va
 
 from chaos_workbench.faults.base import Fault, FaultContext, FaultError, FaultParams, Reference
 from chaos_workbench.faults.registry import register
+from chaos_workbench.host.units import Ratio, Seconds, non_finite_path
 from chaos_workbench.model import FaultType
 from chaos_workbench.safety.actions import RemoveToxic, RevertAction
 
@@ -42,12 +43,9 @@ class ProxyToxicParams(FaultParams):
     """Parameters every toxic-based fault takes."""
 
     proxy: str = Field(min_length=1, description="Name of the suite's proxy to act on.")
-    toxicity: float = Field(
-        default=1.0, ge=0, le=1, description="Share of connections the toxic affects."
-    )
-    ttl_s: float | None = Field(
+    toxicity: Ratio = Field(default=1.0, description="Share of connections the toxic affects.")
+    ttl_s: Seconds | None = Field(
         default=None,
-        gt=0,
         description="Time-to-live of the toxics on the proxy (safety net after a crash).",
     )
 
@@ -174,6 +172,9 @@ class ToxicParams(ProxyToxicParams):
     def _valid_attributes(
         cls, value: dict[str, JsonValue], info: ValidationInfo
     ) -> dict[str, JsonValue]:
+        where = non_finite_path(value)
+        if where is not None:
+            raise ValueError(f"{where}: NaN and Infinity are not JSON: give a finite number")
         toxic_cls = _toxic_types().get(str(info.data.get("toxic")))
         if toxic_cls is None:
             return value  # the type itself is reported as unknown

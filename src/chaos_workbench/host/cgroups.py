@@ -40,6 +40,7 @@ __all__ = [
     "pids",
     "remove",
     "thaw",
+    "unavailable_reason",
 ]
 
 Controller = Literal["memory", "cpu", "freezer"]
@@ -121,6 +122,21 @@ def create(
     except OSError as exc:
         raise CgroupUnavailable(f"cannot create {path}: {exc.strerror or exc}") from exc
     return Cgroup(path, root.version)
+
+
+def unavailable_reason(controller: Controller) -> str | None:
+    """Why :func:`create` would fail for ``controller`` here, or None when it may work.
+
+    Read-only: the hierarchy must be mounted and its root writable by us (creating a
+    cgroup under a v1 controller, or outside a delegated v2 subtree, needs root).
+    """
+    try:
+        root = _root(controller, None)
+    except CgroupUnavailable as exc:
+        return str(exc)
+    if not os.access(root.path, os.W_OK):
+        return f"creating a cgroup under {root.path} needs root (this user cannot write there)"
+    return None
 
 
 def at(path: str | Path) -> Cgroup:

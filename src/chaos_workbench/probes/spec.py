@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chaos_workbench.host.address import split_host_port
+from chaos_workbench.host.names import LabelOrEmpty
+from chaos_workbench.host.units import Milliseconds, PerSecond
 
 __all__ = [
     "NatsProbeSpec",
@@ -32,10 +34,10 @@ __all__ = [
 class _ProbeBase(BaseModel, ABC):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = ""
-    rate_per_s: float = Field(default=20.0, gt=0, le=100_000)
+    name: LabelOrEmpty = ""
+    rate_per_s: PerSecond = Field(default=20.0, gt=0, le=100_000)
     arrival: Literal["constant", "poisson"] = "constant"
-    timeout_ms: float = Field(default=1000.0, gt=0)
+    timeout_ms: Milliseconds = 1000.0
     max_in_flight: int = Field(default=64, gt=0, le=10_000)
 
     @abstractmethod

@@ -9,6 +9,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from chaos_workbench.host.names import EnvName, Identifier, OsText
+from chaos_workbench.host.units import Megabytes, Seconds
+
 __all__ = ["ProcessSpec", "ReadinessSpec"]
 
 
@@ -25,9 +28,9 @@ class ReadinessSpec(_Spec):
         default=None, description="Ready once a GET of this URL answers one of `status`."
     )
     status: tuple[int, ...] = Field(default=(200,), min_length=1)
-    command: tuple[str, ...] | None = None
+    command: tuple[OsText, ...] | None = Field(default=None, min_length=1)
     log_line: str | None = None
-    timeout_s: float = Field(default=30.0, gt=0)
+    timeout_s: Seconds = 30.0
 
     @field_validator("http")
     @classmethod
@@ -55,13 +58,13 @@ class ReadinessSpec(_Spec):
 class ProcessSpec(_Spec):
     """A process the workbench may act on: one it starts and supervises, or one by pid file."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    command: tuple[str, ...] | None = None
-    pid_file: str | None = None
-    cwd: str | None = None
-    env: dict[str, str] = Field(default_factory=dict)
+    name: Identifier
+    command: tuple[OsText, ...] | None = Field(default=None, min_length=1)
+    pid_file: OsText | None = None
+    cwd: OsText | None = None
+    env: dict[EnvName, OsText] = Field(default_factory=dict)
     ready: ReadinessSpec = Field(default_factory=ReadinessSpec)
-    memory_limit_mb: int | None = Field(default=None, gt=0)
+    memory_limit_mb: Megabytes | None = None
 
     @model_validator(mode="after")
     def _command_or_pid_file(self) -> ProcessSpec:

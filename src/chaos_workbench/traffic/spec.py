@@ -10,6 +10,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from chaos_workbench.host.names import OsText
+from chaos_workbench.host.units import WEEK_S, Milliseconds, PerSecond, Weight, non_finite_path
+
 __all__ = ["RequestSpec", "StageSpec", "TrafficSpec"]
 
 
@@ -25,8 +28,8 @@ class StageSpec(_Spec):
     to 0 if you want it gentle).
     """
 
-    duration_s: float = Field(gt=0, le=7 * 24 * 3600)
-    rate_per_s: float = Field(ge=0, le=1_000_000)
+    duration_s: float = Field(gt=0, le=WEEK_S, allow_inf_nan=False)
+    rate_per_s: PerSecond
 
 
 class RequestSpec(_Spec):
@@ -34,12 +37,21 @@ class RequestSpec(_Spec):
 
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
     path: str = Field(default="/", pattern=r"^/")
-    weight: float = Field(default=1.0, gt=0)
+    weight: Weight = 1.0
     headers: dict[str, str] = Field(default_factory=dict)
     json_body: Any = Field(default=None, alias="json")
     body: str | None = None
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @field_validator("json_body")
+    @classmethod
+    def _json_is_finite(cls, value: Any) -> Any:
+        where = non_finite_path(value)
+        if where is not None:
+            at = f" (at {where})" if where else ""
+            raise ValueError(f"NaN and Infinity are not JSON{at}: give a finite number")
+        return value
 
 
 class TrafficSpec(_Spec):
@@ -54,16 +66,16 @@ class TrafficSpec(_Spec):
     """
 
     url: str = Field(description="Base URL of the service, e.g. http://127.0.0.1:8080")
-    rate_per_s: float = Field(default=50.0, gt=0, le=1_000_000)
+    rate_per_s: PerSecond = Field(default=50.0, gt=0)
     arrival: Literal["constant", "poisson"] = "constant"
-    timeout_ms: float = Field(default=2000.0, gt=0)
-    connect_timeout_ms: float = Field(default=1000.0, gt=0)
+    timeout_ms: Milliseconds = 2000.0
+    connect_timeout_ms: Milliseconds = 1000.0
     connections: int | None = Field(default=None, gt=0, le=10_000)
     mode: Literal["open", "closed"] = "open"
     users: int | None = Field(default=None, gt=0, le=10_000)
     stages: tuple[StageSpec, ...] = ()
     verify_tls: bool = True
-    ca_file: str | None = None
+    ca_file: OsText | None = None
     requests: tuple[RequestSpec, ...] = Field(default=(RequestSpec(),), min_length=1)
 
     @model_validator(mode="after")
