@@ -289,3 +289,16 @@ def test_html_renders_in_a_real_browser(record: RunRecord, tmp_path: Path) -> No
     assert proc.stdout.count("<svg") == 5
     assert 'class="event event-recovered"' in proc.stdout
     assert 'id="grade">F</span>' in proc.stdout
+
+
+def test_names_with_brackets_are_shown_as_written_never_as_markup(
+    record_factory: Callable[..., RunRecord],
+) -> None:
+    """Labels are free text ("[bold]" or "[/]" included): the terminal shows them as typed."""
+    base = record_factory()
+    results = (base.results[0].model_copy(update={"name": "db [/] latency [bold]x"}),)
+    record = record_factory(service="svc [/red]", results=results, score=base.score)
+    for width in (200, 80):
+        text = scorecard_text(record, width=width)
+        assert "Chaos Workbench: svc [/red]" in text
+        assert "db [/] latency [bold]x" in text

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from chaos_workbench.engine.errors import RunAborted, RunError, RunInterrupted
 from chaos_workbench.engine.runner import RunOptions, default_run_dir
@@ -33,13 +34,13 @@ def _progress(
     console: Console,
 ) -> tuple[Callable[[str, str], None], Callable[[FaultResult], None]]:
     def on_phase(experiment: str, phase: str) -> None:
-        console.print(f"  [dim]{experiment}[/]: {phase}")
+        console.print(f"  [dim]{escape(experiment)}[/]: {phase}")
 
     def on_result(result: FaultResult) -> None:
         style = "green" if result.passed else "red"
         console.print(
-            f"[bold]{result.name}[/]: [{style}]{result.status.value}[/] "
-            f"(impact {result.impact.value}) {result.reason}"
+            f"[bold]{escape(result.name)}[/]: [{style}]{result.status.value}[/] "
+            f"(impact {result.impact.value}) {escape(result.reason)}"
         )
 
     return on_phase, on_result
@@ -76,7 +77,8 @@ def run_suite(
             )
 
     console.print(
-        f"[bold]{suite.service}[/]: {len(suite.experiments)} experiments; run directory {run_dir}"
+        f"[bold]{escape(suite.service)}[/]: {len(suite.experiments)} experiments; "
+        f"run directory {escape(str(run_dir))}"
     )
     outcome = run_suite_blocking(
         suite,

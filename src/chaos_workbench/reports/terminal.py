@@ -82,7 +82,7 @@ class _Figures:
 
     def table(self) -> Table:
         table = Table(
-            title=f"Chaos Workbench: {self.record.service}",
+            title=Text(f"Chaos Workbench: {self.record.service}", style="italic"),
             title_justify="left",
             box=box.SIMPLE_HEAD,
             pad_edge=False,
@@ -95,7 +95,7 @@ class _Figures:
         table.add_column("Verdict", no_wrap=True)
         for result in self.record.results:
             verdict = Text(verdict_text(result), style=_STYLES[result.status])
-            table.add_row(result.name, *_cells(result), verdict)
+            table.add_row(Text(result.name), *_cells(result), verdict)  # never markup
         return table
 
     def stacked(self) -> Group:

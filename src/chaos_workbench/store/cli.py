@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -54,7 +55,7 @@ def history_table(runs: list[RunSummary]) -> Table:
         table.add_row(
             run.run_id,
             _when(run.started_at),
-            run.service,
+            Text(run.service),  # a label may hold "[": plain text, never markup
             run.grade or "-",
             score,
             passed,
@@ -88,21 +89,21 @@ def comparison_table(cmp: RunComparison) -> Table:
         f"score {score(cmp.score_a)} → {score(cmp.score_b)}"
         + ("" if delta is None else f" ({delta:+g})")
     )
-    table = Table(title=title, title_justify="left")
+    table = Table(title=Text(title), title_justify="left")
     for column in ("Experiment", "Verdict", "Impact", "Recovery time", "Change"):
         table.add_column(column)
     for e in cmp.experiments:
         table.add_row(
-            e.name,
+            Text(e.name),
             f"{e.status_a.value} → {e.status_b.value}",
             f"{e.impact_a.value} → {e.impact_b.value}",
             f"{_ms(e.recovery_time_ms_a)} → {_ms(e.recovery_time_ms_b)}",
             Text(f"{e.change.value}: {e.why}", style=_CHANGE_STYLES[e.change]),
         )
     for name in cmp.added:
-        table.add_row(name, "", "", "", Text(f"new in {cmp.run_b}", style="cyan"))
+        table.add_row(Text(name), "", "", "", Text(f"new in {cmp.run_b}", style="cyan"))
     for name in cmp.removed:
-        table.add_row(name, "", "", "", Text(f"not in {cmp.run_b}", style="cyan"))
+        table.add_row(Text(name), "", "", "", Text(f"not in {cmp.run_b}", style="cyan"))
     return table
 
 
@@ -139,5 +140,8 @@ def compare_command(
     cmp = compare(a, b)
     console = Console()
     if a.service != b.service:
-        console.print(f"[yellow]note:[/] comparing different services ({a.service}, {b.service})")
+        console.print(
+            f"[yellow]note:[/] comparing different services "
+            f"({escape(a.service)}, {escape(b.service)})"
+        )
     console.print(comparison_table(cmp))
