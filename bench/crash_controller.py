@@ -30,8 +30,10 @@ from typing import Any
 from chaos_workbench.experiments.schema import ProcessSpec, ReadinessSpec
 from chaos_workbench.faults import Fault, FaultContext
 from chaos_workbench.faults import get as get_fault
+from chaos_workbench.host import cgroups as cg
 from chaos_workbench.processes import Supervisor
 from chaos_workbench.safety import SafetyNet
+from chaos_workbench.safety.policy import DeclaredProcess, RevertPolicy
 
 SERVER = """
 import socket, sys
@@ -58,7 +60,11 @@ def fault_params(kind: str, run_dir: Path, proxy: str | None) -> dict[str, Any]:
     return {
         "pause": {"type": "process_pause", "process": "counter"},
         "cpu": {"type": "cpu_pressure", "workers": 1, "load_pct": 50},
-        "memory": {"type": "memory_pressure", "process": "server", "percent": 40},
+        # A share of the server's 128 MB limit where the machine gives it a memory cgroup
+        # (as root); otherwise (an ordinary user) a size held in the host's memory.
+        "memory": {"type": "memory_pressure", "process": "server", "percent": 40}
+        if cg.unavailable_reason("memory") is None
+        else {"type": "memory_pressure", "process": "server", "size_mb": 16},
         "disk": {"type": "disk_fill", "path": str(run_dir), "size_mb": 16},
         "io": {"type": "io_stress", "path": str(run_dir), "rate_per_s": 50, "block_kb": 16},
         "latency": {"type": "latency", "proxy": proxy or "-", "latency_ms": 200},
@@ -98,9 +104,20 @@ async def run(args: argparse.Namespace) -> int:
         from chaos_workbench.proxy.client import ToxiproxyClient
 
         proxies = ToxiproxyClient(args.proxy_api)
+    # What the reverts may touch, as the engine derives it from a suite.
+    policy = RevertPolicy(
+        allowed_paths=(str(run_dir),),
+        proxy_api=args.proxy_api,
+        processes=tuple(
+            DeclaredProcess(name=s.name, command=s.command) for s in specs if s.command
+        ),
+    )
+    # The net first, as the engine opens it: the processes are started under its watch.
     async with (
+        SafetyNet(
+            run_dir, renew_every_s=args.renew_s, deadline_s=args.deadline_s, policy=policy
+        ) as net,
         Supervisor(specs, run_dir=run_dir) as supervisor,
-        SafetyNet(run_dir, renew_every_s=args.renew_s, deadline_s=args.deadline_s) as net,
     ):
         ctx = FaultContext(
             run_dir=run_dir,

@@ -4,13 +4,21 @@ Each trial runs ``bench/crash_controller.py`` (supervisor + safety net + one fau
 fault from the mix (pause, cpu, memory, disk, io, proxy latency, kill+restart, restart,
 clock skew), waits for a randomly chosen phase (apply, hold, revert, recovery), waits a
 random fraction of it, and sends SIGKILL. Then, for up to the lease deadline + 2 s, it
-checks for residues until there are none:
+checks for residues until there are none. Two kinds are counted apart:
+
+fault residues, what an injected fault may leave:
 
 * a lease file still outstanding, a fill or io file left on disk;
 * a helper (hog, filler, writer) of the dead controller still running;
-* a supervised process stopped or frozen, not running, or still under libfaketime;
 * a toxic left on the proxy (when a Toxiproxy-compatible API could be started);
-* the watchdog still running after the controller is gone.
+* after SIGSTOP (a hung controller, still alive): a supervised process stopped or frozen,
+  not running, or still under libfaketime — the system must be back;
+
+process residues, what the run *started* and a dead run must not leave running (after
+SIGKILL only): any process of the controller's tree as it was just before the kill (the
+supervised processes and their children, the watchdog), any process the watchdog
+restarted (from the pid files), a process left in the run's cgroups, or the server's
+port still accepting.
 
     .venv/bin/python bench/crash_test.py [--trials 50] [--seed 1] [--deadline-s 2]
 
@@ -22,7 +30,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import json
 import os
 import random
 import shutil
@@ -108,16 +115,29 @@ def residues(
         found.append(f"{len(leases)} lease(s) outstanding")
     found += [f"file {p.name}" for p in run_dir.glob(".cwb-*")]
     found += _helper_residues(controller)
-    found += _supervised_residues(run_dir, port)
+    if hung:  # the controller lives on: the system under test must be back
+        found += _supervised_residues(run_dir, port)
     if proxy is not None and kind == "latency":
         toxics = httpx.get(f"{proxy.api_url}/proxies/{proxy.name}/toxics", timeout=5).json()
         if toxics:
             found.append(f"{len(toxics)} toxic(s) left on the proxy")
-    watchdog_file = run_dir / "safety" / "watchdog.json"
-    if watchdog_file.exists() and not hung:  # with a hung controller it keeps watching
-        watchdog = json.loads(watchdog_file.read_text())["pid"]
-        if process_running(watchdog):
-            found.append("watchdog still running")
+    return found
+
+
+def process_residues(run_dir: Path, tree: list[int], port: int) -> list[str]:
+    """What the dead run started and left running (empty: nothing)."""
+    pids = set(tree)
+    for pid_file in (run_dir / "pids").glob("*.pid"):  # restarted by the watchdog, too
+        pid = read_pid_file(pid_file)
+        if pid is not None:
+            pids.add(pid)
+    digest = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:8]
+    for procs in Path("/sys/fs/cgroup").glob(f"*/cwb-{digest}-*/cgroup.procs"):
+        with contextlib.suppress(OSError):
+            pids.update(int(line) for line in procs.read_text().split())
+    found = [f"pid {pid} running" for pid in sorted(pids) if process_running(pid)]
+    if port_open("127.0.0.1", port):
+        found.append("server port still accepting")
     return found
 
 
@@ -191,8 +211,9 @@ def trial(
     args: argparse.Namespace,
     root: Path,
     proxy: Proxy | None,
-) -> tuple[str, float | None, list[str]]:
-    """One trial: (phase at the kill, seconds until clean or None, residues)."""
+) -> tuple[str, float | None, list[str], list[str]]:
+    """One trial: (phase at the kill, seconds until clean or None, fault residues,
+    process residues)."""
     run_dir = root / f"trial-{index:03d}"
     port = free_port()
     argv = [sys.executable, str(HERE / "crash_controller.py"), str(run_dir), kind]
@@ -207,24 +228,27 @@ def trial(
         while ORDER.index(phase_of(phase_file)) < ORDER.index(target):
             if controller.poll() is not None or time.monotonic() > deadline:
                 err = controller.stderr.read().decode() if controller.stderr else ""
-                return "failed", None, [f"controller exited early: {err.strip()[-300:]}"]
+                return "failed", None, [f"controller exited early: {err.strip()[-300:]}"], []
             time.sleep(0.002)
         time.sleep(rng.uniform(0, PHASE_SPAN_S[target]))
         at = phase_of(phase_file)
+        tree = [p.pid for p in psutil.Process(controller.pid).children(recursive=True)]
         if hung:  # alive but renewing nothing, like a hung event loop: only the watchdog helps
             controller.send_signal(signal.SIGSTOP)
         else:
             controller.send_signal(signal.SIGKILL)
             controller.wait(10)
         killed = time.monotonic()
-        limit = args.deadline_s + 2
+        # Stopping what the run started takes up to one grace period (5 s) on top.
+        limit = args.deadline_s + 2 + (0 if hung else 5)
         while True:
             left = residues(run_dir, controller.pid, kind, port, proxy, hung)
+            running = [] if hung else process_residues(run_dir, tree, port)
             took = time.monotonic() - killed
-            if not left:
-                return at, took, []
+            if not left and not running:
+                return at, took, [], []
             if took > limit:
-                return at, None, left
+                return at, None, left, running
             time.sleep(0.05)
     finally:
         if controller.poll() is None:
@@ -262,18 +286,20 @@ def main() -> int:
     print(
         f"{args.trials} trials, faults {', '.join(kinds)}, deadline {args.deadline_s} s, seed {args.seed}"
     )
-    results: list[tuple[str, str, float | None, list[str], str]] = []
+    results: list[tuple[str, str, float | None, list[str], list[str], str]] = []
     started = time.monotonic()
     try:
         for index in range(args.trials):
             kind = kinds[index % len(kinds)]
             target = rng.choice(PHASES)
             hung = args.hung_every > 0 and index % args.hung_every == args.hung_every - 1
-            at, took, left = trial(index, kind, target, hung, rng, args, root, proxy)
+            at, took, left, running = trial(index, kind, target, hung, rng, args, root, proxy)
             how = "SIGSTOP" if hung else "SIGKILL"
-            results.append((kind, at, took, left, how))
+            results.append((kind, at, took, left, running, how))
             status = (
-                f"clean after {took * 1000:6.0f} ms" if took is not None else f"RESIDUE: {left}"
+                f"clean after {took * 1000:6.0f} ms"
+                if took is not None
+                else f"RESIDUE: {left + running}"
             )
             print(f"trial {index + 1:3d}  {kind:8s} {how} in {at:9s} {status}", flush=True)
     finally:
@@ -285,13 +311,19 @@ def main() -> int:
     print()
     wall_s = time.monotonic() - started
     print(f"trials: {len(results)}  with residue: {len(dirty)}  wall time: {wall_s:.0f} s")
+    fault_dirty = sum(1 for r in results if r[3])
+    process_dirty = sum(1 for r in results if r[4])
+    print(
+        f"fault residues: {fault_dirty}  process residues: {process_dirty} "
+        "(what the run started, still running after kill -9)"
+    )
     by_fault = Counter(r[0] for r in results)
     print("by fault: " + ", ".join(f"{k} {n}" for k, n in sorted(by_fault.items())))
     by_phase = Counter(r[1] for r in results)
     print("by phase at the kill: " + ", ".join(f"{k} {n}" for k, n in by_phase.most_common()))
-    limit_ms = (args.deadline_s + 2) * 1000
     for how, meaning in (("SIGKILL", "kill -9"), ("SIGSTOP", "SIGSTOP (hung controller)")):
-        ms = sorted(r[2] * 1000 for r in results if r[4] == how and r[2] is not None)
+        limit_ms = (args.deadline_s + 2 + (5 if how == "SIGKILL" else 0)) * 1000
+        ms = sorted(r[2] * 1000 for r in results if r[5] == how and r[2] is not None)
         if ms:
             p95 = ms[min(len(ms) - 1, int(0.95 * len(ms)))]
             print(
@@ -299,8 +331,8 @@ def main() -> int:
                 f"{statistics.median(ms):.0f} ms, p95 {p95:.0f} ms, max {ms[-1]:.0f} ms "
                 f"(limit {limit_ms:.0f} ms)"
             )
-    for kind, at, _, left, how in dirty:
-        print(f"  residue after {kind} ({how} in {at}): {left}")
+    for kind, at, _, left, running, how in dirty:
+        print(f"  residue after {kind} ({how} in {at}): {left + running}")
     return 1 if dirty else 0
 
 

@@ -160,23 +160,38 @@ def test_kill9_of_the_controller_is_reverted_by_the_watchdog(
     server_before = t.pid_of("server")
     fill = list(t.run_dir.glob(".cwb-*.fill"))
     assert (fault == "disk") == bool(fill)
+    started = [p.pid for p in psutil.Process(t.proc.pid).children(recursive=True)]
+    counter_pid = t.pid_of("counter")
     t.proc.send_signal(signal.SIGKILL)
     t.proc.wait(10)
     took = poll(lambda: read_leases(t.run_dir)[0] == [], DEADLINE_S + 2, "leases reverted")
     assert took <= DEADLINE_S + 2
-    # no residue of any kind
+    # no residue of any kind: the fault is reverted ...
     assert not list(t.run_dir.glob(".cwb-*"))
+    assert not [p for p in psutil.process_iter() if _hog_of(p, t.proc.pid)]
+    # ... and the run is over, so what it started is stopped too (a paused counter is
+    # thawed first: a frozen process could not even die), and nothing was restarted.
+    poll(
+        lambda: not [pid for pid in started if process_running(pid)],
+        5 + 2,
+        "every process the run started stopped",
+    )
+    assert not port_open("127.0.0.1", _port(t))
+    if fault == "kill":  # the revert's restart was skipped: nothing new runs
+        assert t.pid_of("server") == server_before
+    assert counter_pid is not None
+    assert not process_running(counter_pid)
     counter = t.run_dir / "count.txt"
     at = _lines(counter)
-    poll(lambda: _lines(counter) > at + 2, 5, "counter running (not paused)")
-    server = t.pid_of("server")
-    assert server is not None
-    assert process_running(server)
-    assert port_open("127.0.0.1", _port(t))
-    if fault == "kill":
-        assert server != server_before  # restarted by the watchdog
-    assert not [p for p in psutil.process_iter() if _hog_of(p, t.proc.pid)]
+    time.sleep(0.2)  # the counter wrote a line every 20 ms while it lived
+    assert _lines(counter) == at
     poll(lambda: not psutil.pid_exists(t.watchdog_pid()), 5, "watchdog exit")
+    events = [json.loads(line) for line in (t.run_dir / "journal.jsonl").read_text().splitlines()]
+    stopped = [e["detail"] for e in events if e["event"] == "safety.stopped"]
+    # (a server the fault had killed is not there to stop)
+    assert any(line.startswith("stopped server (pid ") for line in stopped) != (fault == "kill")
+    assert any(line.startswith("stopped counter (pid ") for line in stopped), stopped
+    assert not list((t.run_dir / "started").glob("*.json"))  # nothing left to stop
 
 
 def _port(t: Trial) -> int:
@@ -217,22 +232,22 @@ def test_watchdog_killed_too_then_cleanup_and_next_run_revert(
     (fill,) = t.run_dir.glob(".cwb-*.fill")
     assert fill.exists()  # nobody left to revert: the lease is what remains
     runner = CliRunner()
+    server = t.pid_of("server")
+    assert server is not None
+    assert process_running(server)  # nobody left to stop what the run started, either
     result = runner.invoke(app, ["cleanup", "--root", str(t.run_dir.parent)])
     assert result.exit_code == 0, result.output
     assert "reverted disk fill" in result.output
     assert "delete_path" in result.output
     assert not fill.exists()
+    # cleanup says what it stopped, and it is stopped, with its cgroups
+    assert f"stopped server (pid {server}, SIGTERM)" in result.output
+    assert not process_running(server)
+    assert not port_open("127.0.0.1", _port(t))
+    assert not [g for g in Path("/sys/fs/cgroup").glob("*/cwb-*") if _owned_by(g, t.run_dir)]
     result = runner.invoke(app, ["cleanup", str(t.run_dir)])
     assert result.exit_code == 0
     assert "nothing to clean" in result.output
-    # the crashed run's system under test is still up; --stop-processes takes it down
-    server = t.pid_of("server")
-    assert server is not None
-    assert process_running(server)
-    result = runner.invoke(app, ["cleanup", "--stop-processes", str(t.run_dir)])
-    assert f"stopped server (pid {server})" in result.output
-    poll(lambda: not process_running(server), 5, "server stopped")
-    assert not [g for g in Path("/sys/fs/cgroup").glob("*/cwb-*") if _owned_by(g, t.run_dir)]
 
     # the same situation again, cleaned this time by the next run's safety net
     t2 = trial("disk", name="run2")
@@ -242,12 +257,20 @@ def test_watchdog_killed_too_then_cleanup_and_next_run_revert(
     t2.proc.wait(10)
     (fill2,) = t2.run_dir.glob(".cwb-*.fill")
 
-    async def next_run() -> list[str]:
-        async with SafetyNet(t.run_dir.parent / "run3") as net:
-            return [lease.fault for r in net.leftovers for lease in r.leases]
+    server2 = t2.pid_of("server")
+    assert server2 is not None
+    assert process_running(server2)
 
-    assert asyncio.run(next_run()) == [f"disk fill 16 MB under {t2.run_dir}"]
+    async def next_run() -> tuple[list[str], list[str]]:
+        async with SafetyNet(t.run_dir.parent / "run3") as net:
+            faults = [lease.fault for r in net.leftovers for lease in r.leases]
+            return faults, [line for r in net.leftovers for line in r.stopped]
+
+    faults, stopped = asyncio.run(next_run())
+    assert faults == [f"disk fill 16 MB under {t2.run_dir}"]
     assert not fill2.exists()
+    assert f"stopped server (pid {server2}, SIGTERM)" in stopped
+    assert not process_running(server2)
 
 
 @pytest.mark.slow

@@ -128,8 +128,11 @@ def run_demo(
     run_dir = run_dir or default_run_dir(f"demo-{mode.value}")
     json_path = json_path or run_dir / "report.json"
     from chaos_workbench.demo.postgres_server import shared_temp_dir
+    from chaos_workbench.host import started
 
     data_dir = shared_temp_dir("cwb-demo-")  # PostgreSQL's user can enter it, as root too
+    # Recorded with the run: if this process is killed, whoever ends the run removes it.
+    started.record(run_dir, started.StartedDir(name="demo data", path=str(data_dir)))
     try:
         ports = DemoPorts.pick()
         full_env = {**os.environ, **(env or {}), **demo_env(mode, ports, data_dir)}
@@ -150,6 +153,7 @@ def run_demo(
     finally:
         # PostgreSQL's files belong to its unprivileged user; root removes them all the same.
         shutil.rmtree(data_dir, ignore_errors=True)
+        started.forget(run_dir, "demo data")
 
 
 def demo_command(

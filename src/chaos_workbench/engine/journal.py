@@ -13,6 +13,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from chaos_workbench.host.private import UnsafePath, make_private_dir
+
 __all__ = ["Journal"]
 
 JsonScalar = str | int | float | bool | None
@@ -23,9 +25,14 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
         # O_APPEND: each line is one write(2), so lines from the watchdog never interleave.
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        # Private (0600, no symlink followed): the watchdog appends to it as well.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            self._fd = os.open(path, flags, 0o600)
+        except OSError as exc:
+            raise UnsafePath(f"{path}: cannot be opened: {exc.strerror or exc}") from exc
 
     def write(self, event: str, **fields: JsonScalar | list[JsonScalar]) -> None:
         record = {

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from chaos_workbench.engine.errors import RunAborted
 from chaos_workbench.experiments.schema import Suite
+from chaos_workbench.host import started
 from chaos_workbench.proxy.client import (
     ProxyApiUnreachable,
     ProxyClientError,
@@ -25,6 +26,9 @@ __all__ = ["PROXY_API_ANSWER_S", "open_proxies"]
 # A Toxiproxy-compatible API answers GET /proxies in milliseconds; one silent this long
 # (a wrong port that accepts but never speaks HTTP) is not going to answer.
 PROXY_API_ANSWER_S = 5.0
+# Its name among what the run started: a label, so it cannot be a suite process's name.
+PROXY_SERVER = "fault proxy server"
+PROXY_WORKDIR = "fault proxy port file"
 
 
 async def _delete_proxy(client: ToxiproxyClient, name: str, notes: list[str]) -> None:
@@ -58,7 +62,17 @@ async def open_proxies(
             api_url = suite.proxy_api
         else:
             (run_dir / "logs").mkdir(parents=True, exist_ok=True)
-            server = await start_proxy_server(seed=seed, log_path=run_dir / "logs" / "proxy.log")
+            workdir = run_dir / "proxy"  # its port file; removed by aclose
+            started.record(run_dir, started.StartedDir(name=PROXY_WORKDIR, path=str(workdir)))
+            stack.callback(started.forget, run_dir, PROXY_WORKDIR)
+            server = await start_proxy_server(
+                seed=seed, log_path=run_dir / "logs" / "proxy.log", workdir=workdir
+            )
+            # Recorded, so a dead run's cleanup stops it; forgotten once aclose stopped it.
+            thing = started.process_record(PROXY_SERVER, server.pid)
+            if thing is not None:
+                started.record(run_dir, thing)
+            stack.callback(started.forget, run_dir, PROXY_SERVER)
             stack.push_async_callback(server.aclose)
             api_url, server_pid = server.api_url, server.pid
         client = ToxiproxyClient(api_url)

@@ -39,10 +39,13 @@ from chaos_workbench.engine.warmup import WarmupFailed, warm_up
 from chaos_workbench.experiments.schema import ExperimentSpec, Suite
 from chaos_workbench.faults import FaultContext, FaultError
 from chaos_workbench.faults import registry as fault_registry
+from chaos_workbench.host.names import safe_file_name
+from chaos_workbench.host.private import UnsafePath, make_private_dir
 from chaos_workbench.model import ExperimentStatus, FaultResult, ResilienceScore, RunRecord
 from chaos_workbench.probes import ProbeDriver, probe_driver
 from chaos_workbench.processes.supervisor import Supervisor
 from chaos_workbench.safety.net import SafetyNet
+from chaos_workbench.safety.policy import DeclaredProcess, RevertPolicy
 from chaos_workbench.traffic.driver import LoadDriver
 
 __all__ = ["RunAborted", "RunOptions", "default_run_dir", "execute_suite"]
@@ -65,8 +68,9 @@ class RunOptions:
 
 
 def default_run_dir(service: str) -> Path:
+    """``.cwb/runs/<stamp>-<service>-<random>``: the service mapped to one safe component."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return DEFAULT_RUNS_DIR / f"{stamp}-{service}-{secrets.token_hex(2)}"
+    return DEFAULT_RUNS_DIR / f"{stamp}-{safe_file_name(service)}-{secrets.token_hex(2)}"
 
 
 @dataclass
@@ -108,7 +112,9 @@ async def execute_suite(
     run = _prepare(suite, options)
     try:
         async with contextlib.AsyncExitStack() as stack:
-            safety = await stack.enter_async_context(SafetyNet(run.run_dir))
+            safety = await stack.enter_async_context(
+                SafetyNet(run.run_dir, policy=_revert_policy(suite, options))
+            )
             proxies, proxy_pid = None, None
             if suite.proxies:
                 proxies, proxy_pid = await open_proxies(
@@ -149,13 +155,37 @@ def _prepare(suite: Suite, options: RunOptions) -> _Run:
     """The run directory, the seed and the journal; which experiments to run."""
     experiments = _selected(suite, options.only)
     run_dir = options.run_dir or default_run_dir(suite.service)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:  # 0700 and ours: its leases are instructions the watchdog and cleanup carry out
+        make_private_dir(run_dir)
+    except UnsafePath as exc:
+        raise RunAborted(
+            f"the run directory cannot be used: {exc}; choose another --run-dir",
+            exit_code=2,
+        ) from exc
     seed = options.seed if options.seed is not None else suite.seed
     if seed is None:
         seed = secrets.randbelow(2**32)
     journal = Journal(run_dir / "journal.jsonl")
     journal.write("run_start", service=suite.service, seed=seed, run_dir=str(run_dir))
     return _Run(suite, options, experiments, run_dir, seed, journal)
+
+
+def _revert_policy(suite: Suite, options: RunOptions) -> RevertPolicy:
+    """What the run's reverts may touch (``safety.policy``), from the suite as loaded."""
+    return RevertPolicy(
+        allowed_paths=tuple(str(p) for p in suite.blast_radius.paths),
+        proxy_api=suite.proxy_api,
+        processes=tuple(
+            DeclaredProcess(
+                name=p.name,
+                command=p.command,
+                cwd=p.cwd,
+                env={**options.env, **p.env},  # as Supervisor.launch_spec builds it
+            )
+            for p in suite.processes
+            if p.command is not None
+        ),
+    )
 
 
 def _selected(suite: Suite, only: Sequence[str]) -> tuple[ExperimentSpec, ...]:

@@ -142,6 +142,7 @@ class ProcessKill(Fault[ProcessKillParams]):
                         create_time=target.create_time,
                         signal=signal.SIGCONT,
                         include_children=self.params.group,
+                        cmdline=target.cmdline,
                     )
                 )
             elif self._restarts and target.name and processes is not None:

@@ -123,7 +123,11 @@ class ProcessPause(Fault[ProcessPauseParams]):
         # SIGCONT as well: harmless on a running process, and it covers the signal method.
         actions += [
             SignalProcess(
-                pid=t.pid, create_time=t.create_time, signal=signal.SIGCONT, include_children=True
+                pid=t.pid,
+                create_time=t.create_time,
+                signal=signal.SIGCONT,
+                include_children=True,
+                cmdline=t.cmdline,
             )
             for t in targets
         ]

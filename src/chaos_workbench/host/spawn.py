@@ -152,6 +152,9 @@ class LaunchSpec(BaseModel):
     log_path: str | None = None
     cgroups: tuple[str, ...] = ()  # cgroup directories the new process is placed into
     ready_timeout_s: float = Field(default=30.0, gt=0)
+    # The run's ``started/`` directory (host.started): the new process is recorded there,
+    # so that it is stopped with the run like the one it replaces.
+    started_dir: str | None = None
 
 
 def read_pid_file(path: str | Path) -> int | None:

@@ -30,6 +30,8 @@ from typing import BinaryIO
 from chaos_workbench.aio import AsyncResource
 from chaos_workbench.errors import WorkbenchError
 from chaos_workbench.host import cgroups as cg
+from chaos_workbench.host import started
+from chaos_workbench.host.names import safe_file_name
 from chaos_workbench.host.spawn import (
     LaunchSpec,
     cgroup_prefix,
@@ -107,11 +109,13 @@ class Supervisor(AsyncResource):
         return self._get(name).spec
 
     def log_path(self, name: str) -> Path:
-        return self.run_dir / "logs" / f"{name}.log"
+        return self.run_dir / "logs" / f"{safe_file_name(name)}.log"
 
     def pid_file(self, name: str) -> Path:
         spec = self._get(name).spec
-        return Path(spec.pid_file) if spec.pid_file else self.run_dir / "pids" / f"{name}.pid"
+        if spec.pid_file:
+            return Path(spec.pid_file)
+        return self.run_dir / "pids" / f"{safe_file_name(name)}.pid"
 
     def pid(self, name: str) -> int | None:
         managed = self._get(name)
@@ -154,7 +158,7 @@ class Supervisor(AsyncResource):
         if managed.cgroups_tried:
             return
         managed.cgroups_tried = True
-        name = f"{self._cgroup_prefix}-{managed.spec.name}"
+        name = f"{self._cgroup_prefix}-{safe_file_name(managed.spec.name)}"
         wanted: list[tuple[cg.Controller, int]] = [("freezer", 0), ("cpu", 0)]
         if managed.spec.memory_limit_mb:
             wanted.append(("memory", managed.spec.memory_limit_mb * 1024 * 1024))
@@ -219,8 +223,20 @@ class Supervisor(AsyncResource):
             except OSError as exc:
                 raise SupervisorError(f"process {name!r} could not start: {exc}") from exc
         write_pid_file(self.pid_file(name), managed.process.pid)
+        self._record(managed, with_cmdline=False)  # at once: a crash may come during start-up
         await self._wait_ready(managed, log, log_offset)
         managed.last_ready_ms = (time.monotonic_ns() - started_ns) / 1e6
+        self._record(managed, with_cmdline=True)  # ready: the wrapper has exec'd the command
+
+    def _record(self, managed: _Managed, *, with_cmdline: bool) -> None:
+        """Record the process in ``run_dir/started``, so a dead run's cleanup stops it too."""
+        assert managed.process is not None
+        cgroups = tuple(str(g.path) for g in managed.cgroups.values())
+        thing = started.process_record(
+            managed.spec.name, managed.process.pid, cgroups=cgroups, with_cmdline=with_cmdline
+        )
+        if thing is not None:
+            started.record(self.run_dir, thing)
 
     async def _wait_ready(self, managed: _Managed, log: Path, log_offset: int) -> None:
         ready = managed.spec.ready
@@ -251,6 +267,7 @@ class Supervisor(AsyncResource):
             raise SupervisorError(f"process {name!r} is adopted; the workbench does not stop it")
         pid = self.pid(name)
         if pid is None:
+            started.forget(self.run_dir, name)
             return
         # A paused process cannot act on SIGTERM: thaw it first (no-op when not frozen).
         if "freezer" in managed.cgroups:
@@ -263,6 +280,7 @@ class Supervisor(AsyncResource):
             os.killpg(pid, signal.SIGKILL)
         if not gone and not await self._wait_gone(managed, pid, 5.0):
             raise SupervisorError(f"process {name!r} (pid {pid}) survived SIGKILL")
+        started.forget(self.run_dir, name)
         if managed.process is not None and managed.process.pid == pid:
             await _reap(managed.process)
 
@@ -312,6 +330,7 @@ class Supervisor(AsyncResource):
             log_path=str(self.log_path(name)),
             cgroups=tuple(str(g.path) for g in managed.cgroups.values()),
             ready_timeout_s=spec.ready.timeout_s,
+            started_dir=str(started.started_dir(self.run_dir)),
         )
 
 

@@ -71,13 +71,19 @@ async def start_proxy_server(
     log_path: Path | None = None,
     ready_timeout_s: float = 15.0,
     python: str = sys.executable,
+    workdir: Path | None = None,
 ) -> ProxyServerHandle:
     """Start ``cwb proxy serve`` as a child in its own session; return once /version answers.
 
     With ``port=0`` the server binds an ephemeral port and writes it to a port file that
-    this function reads, so there is no race on picking a free port.
+    this function reads, so there is no race on picking a free port. The port file lives in
+    ``workdir`` (created, and removed by ``aclose``), by default a new temporary directory;
+    a run passes one inside its run directory, so nothing outlives a run that is killed.
     """
-    workdir = Path(tempfile.mkdtemp(prefix="cwb-proxy-"))
+    if workdir is None:
+        workdir = Path(tempfile.mkdtemp(prefix="cwb-proxy-"))
+    else:
+        workdir.mkdir(parents=True, exist_ok=True)
     port_file = workdir / "api.port"
     argv = [python, "-m", "chaos_workbench.proxy.cli", "serve", "--host", host]
     argv += ["--port", str(port), "--port-file", str(port_file)]

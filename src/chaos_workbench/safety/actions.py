@@ -58,6 +58,7 @@ class SignalProcess(_Action):
     create_time: float  # psutil's create_time(), guards against pid reuse
     signal: int
     include_children: bool = False
+    cmdline: str = ""  # its command line (space-joined) when the fault acted; checked too
 
 
 class KillProcess(_Action):

@@ -1,10 +1,10 @@
 """``cwb watchdog`` and ``cwb cleanup``: the safety net's commands (wired into ``cwb``).
 
-``cleanup`` reverts, from the lease files, whatever runs left behind: with no argument it
-looks at every run directory under ``.cwb/runs``. A run whose controller is still alive is
-left alone unless ``--force``. It prints each action it carried out, or "nothing to clean".
-The supervised processes of a crashed run are kept running (the watchdog even restarts a
-killed one); ``--stop-processes`` stops them and removes their cgroups.
+``cleanup`` ends whatever dead runs left behind: it reverts their faults from the lease
+files, then stops the processes they started (``run_dir/started``) and removes their
+temporary directories. With no argument it looks at every run directory under
+``.cwb/runs``. A run whose controller is still alive is left alone unless ``--force``. It
+prints each action it carried out and each thing it stopped, or "nothing to clean".
 Exit code 0 when everything was reverted (or nothing was needed), 1 when an action failed.
 """
 
@@ -22,8 +22,6 @@ from chaos_workbench.safety.cleanup import (
     clean_orphans,
     run_dirs_under,
 )
-from chaos_workbench.safety.cleanup import stop_processes as stop_leftovers
-from chaos_workbench.safety.leases import controller_alive
 from chaos_workbench.safety.watchdog import watch
 
 __all__ = ["app", "cleanup", "print_reports", "watchdog"]
@@ -45,20 +43,16 @@ def cleanup(
     root: Path = typer.Option(DEFAULT_RUNS_ROOT, help="Where runs live, when none is given."),
     force: bool = typer.Option(False, help="Also revert runs whose controller looks alive."),
     stop_processes: bool = typer.Option(
-        False, help="Also stop the supervised processes that dead runs left running."
+        False,
+        hidden=True,
+        help="Kept for older scripts: stopping what a dead run started is now the default.",
     ),
 ) -> None:
-    """Revert every fault that a crashed or killed run left behind."""
+    """Revert every fault a crashed or killed run left behind, and stop what it started."""
     dirs = list(run_dirs) if run_dirs else run_dirs_under(root)
     reports = clean_orphans(dirs, source="cleanup", force=force)
     console = Console(soft_wrap=True)  # paths stay on one line
-    ok = print_reports(reports, console)
-    if stop_processes:
-        for run_dir in dirs:
-            if force or not controller_alive(run_dir):
-                for line in stop_leftovers(run_dir):
-                    console.print(f"{escape(str(run_dir))}: {escape(line)}")
-    raise typer.Exit(0 if ok else 1)
+    raise typer.Exit(0 if print_reports(reports, console) else 1)
 
 
 def print_reports(reports: list[CleanupReport], console: Console) -> bool:
@@ -81,4 +75,6 @@ def print_reports(reports: list[CleanupReport], console: Console) -> bool:
                 mark = "[green]ok[/]" if outcome.ok else "[red]FAILED[/]"
                 console.print(f"  {mark} {outcome.action.action}: {escape(outcome.detail)}")
                 ok = ok and outcome.ok
+        for line in report.stopped:
+            console.print(f"{escape(str(report.run_dir))}: {escape(line)}")
     return ok

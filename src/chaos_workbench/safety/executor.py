@@ -23,6 +23,7 @@ import httpx
 import psutil
 
 from chaos_workbench.host import cgroups as cg
+from chaos_workbench.host import started
 from chaos_workbench.host.spawn import (
     TAG_ENV,
     process_running,
@@ -219,6 +220,16 @@ def _start_process(action: StartProcess) -> str:
     pid = int(launcher.stdout.strip())
     if action.pid_file is not None:
         write_pid_file(action.pid_file, pid)
+    try:
+        return _wait_started(action, pid)
+    finally:
+        if action.started_dir is not None:  # stopped with the run, as the one it replaces
+            thing = started.process_record(action.name, pid, cgroups=action.cgroups)
+            if thing is not None:
+                started.record(Path(action.started_dir).parent, thing)
+
+
+def _wait_started(action: StartProcess, pid: int) -> str:
     deadline = time.monotonic() + action.ready_timeout_s
     if action.ready_port is not None and not wait_port(
         action.ready_host, action.ready_port, action.ready_timeout_s

@@ -11,7 +11,10 @@ Layout of a run directory (everything the watchdog and ``cwb cleanup`` need is o
       journal.jsonl          what was reverted, by whom (shared with the engine's journal)
 
 Writes are atomic (temporary file, fsync, rename, fsync of the directory), so a reader sees
-a whole old lease or a whole new one, never half of one, even after a power cut.
+a whole old lease or a whole new one, never half of one, even after a power cut. Every
+file here is an instruction someone will carry out, so all of it is private
+(``host.private``): directories 0700, files 0600, no symlink followed, and a file that is
+not ours or that others may write is refused, reported, and never acted on.
 """
 
 from __future__ import annotations
@@ -27,6 +30,13 @@ from pathlib import Path
 import psutil
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from chaos_workbench.host.private import (
+    UnsafePath,
+    append_private,
+    make_private_dir,
+    read_private,
+    write_private,
+)
 from chaos_workbench.safety.actions import RevertAction
 
 __all__ = [
@@ -88,19 +98,10 @@ def _fsync_dir(path: Path) -> None:
 
 
 def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
-    """Replace ``path`` with ``data`` atomically; with ``durable``, survive a power cut too."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, data)
-        if durable:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    if durable:
-        _fsync_dir(path.parent)
+    """Replace ``path`` with ``data`` atomically (0600, in a 0700 directory, no symlink
+    followed); with ``durable``, survive a power cut too."""
+    make_private_dir(path.parent)
+    write_private(path, data, durable=durable)
 
 
 def write_lease(run_dir: Path, record: LeaseRecord) -> Path:
@@ -118,9 +119,11 @@ def read_leases(run_dir: Path) -> tuple[list[tuple[Path, LeaseRecord]], list[str
         return found, problems
     for path in sorted(directory.glob("*.json")):
         try:
-            found.append((path, LeaseRecord.model_validate_json(path.read_bytes())))
+            found.append((path, LeaseRecord.model_validate_json(read_private(path))))
         except FileNotFoundError:
             continue  # released while we listed
+        except UnsafePath as exc:  # someone else could have written it: not carried out
+            problems.append(f"{exc} (lease not carried out)")
         except (OSError, ValidationError) as exc:
             problems.append(f"{path}: unreadable lease: {exc}")
     return found, problems
@@ -139,17 +142,17 @@ def write_heartbeat(run_dir: Path, counter: int) -> None:
 
 def read_heartbeat(run_dir: Path) -> int | None:
     try:
-        return int((safety_dir(run_dir) / "heartbeat").read_text().strip())
-    except (OSError, ValueError):
+        return int(read_private(safety_dir(run_dir) / "heartbeat").decode().strip())
+    except (OSError, ValueError, UnsafePath):
         return None
 
 
 def read_controller(run_dir: Path) -> ControllerInfo | None:
     try:
         return ControllerInfo.model_validate_json(
-            (safety_dir(run_dir) / "controller.json").read_bytes()
+            read_private(safety_dir(run_dir) / "controller.json")
         )
-    except (OSError, ValidationError):
+    except (OSError, ValidationError, UnsafePath):
         return None
 
 
@@ -177,12 +180,7 @@ def append_journal(run_dir: Path, event: str, **fields: object) -> None:
     }
     line = (json.dumps(record, default=str) + "\n").encode()
     # O_APPEND and one write(2) per line: lines from the engine and watchdog never interleave.
-    fd = os.open(run_dir / "journal.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        os.write(fd, line)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    append_private(run_dir / "journal.jsonl", line)
 
 
 def actions_json(actions: Sequence[RevertAction]) -> list[dict[str, object]]:

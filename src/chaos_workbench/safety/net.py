@@ -41,6 +41,7 @@ import psutil
 
 from chaos_workbench.aio import AsyncResource
 from chaos_workbench.errors import WorkbenchError
+from chaos_workbench.host.private import UnsafePath, make_private_dir
 from chaos_workbench.safety.actions import RevertAction
 from chaos_workbench.safety.cleanup import CleanupReport, clean_orphans, revert_run, run_dirs_under
 from chaos_workbench.safety.leases import (
@@ -55,6 +56,7 @@ from chaos_workbench.safety.leases import (
     write_heartbeat,
     write_lease,
 )
+from chaos_workbench.safety.policy import RevertPolicy, policy_path
 
 __all__ = ["Lease", "SafetyError", "SafetyNet"]
 
@@ -91,11 +93,17 @@ class SafetyNet(AsyncResource):
     """Async context manager: leases + heartbeat + watchdog for one run directory."""
 
     def __init__(
-        self, run_dir: Path, *, renew_every_s: float = 1.0, deadline_s: float = 5.0
+        self,
+        run_dir: Path,
+        *,
+        renew_every_s: float = 1.0,
+        deadline_s: float = 5.0,
+        policy: RevertPolicy | None = None,
     ) -> None:
         if not 0 < renew_every_s < deadline_s:
             raise ValueError("renew_every_s must be positive and shorter than deadline_s")
         self.run_dir = run_dir
+        self.policy = policy or RevertPolicy()
         self.renew_every_s = renew_every_s
         self.deadline_s = deadline_s
         self.leftovers: list[CleanupReport] = []  # what entry cleaned from earlier runs
@@ -110,8 +118,13 @@ class SafetyNet(AsyncResource):
         return self._watchdog.pid if self._watchdog is not None else None
 
     async def _on_enter(self) -> None:
-        leases_dir(self.run_dir).mkdir(parents=True, exist_ok=True)
-        safety_dir(self.run_dir).mkdir(parents=True, exist_ok=True)
+        try:  # 0700 and ours, or refused: its files are instructions to whoever cleans up
+            make_private_dir(self.run_dir)
+            make_private_dir(leases_dir(self.run_dir))
+            make_private_dir(safety_dir(self.run_dir))
+        except UnsafePath as exc:
+            raise SafetyError(f"the run directory cannot be trusted: {exc}") from exc
+        write_atomic(policy_path(self.run_dir), self.policy.model_dump_json().encode())
         with contextlib.suppress(FileNotFoundError):
             (safety_dir(self.run_dir) / "stop").unlink()
         runs = run_dirs_under(self.run_dir.parent)
@@ -135,8 +148,8 @@ class SafetyNet(AsyncResource):
         with contextlib.suppress(FileNotFoundError):
             ready_file.unlink()
         log = self.run_dir / "logs" / "watchdog.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        make_private_dir(log.parent)
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
         try:
             self._watchdog = await asyncio.create_subprocess_exec(
                 sys.executable,

@@ -3,7 +3,9 @@
 Started by :class:`~chaos_workbench.safety.net.SafetyNet` in its own session (a Ctrl-C, a
 SIGKILL or an OOM kill of the controller does not reach it), it polls the run directory:
 
-* the controller is gone (pid dead or reused): revert every outstanding lease at once;
+* the controller is gone (pid dead or reused): revert every outstanding lease at once, then
+  stop what the run started (its processes, the built-in proxy) and remove its temporary
+  directories (``cleanup.end_run``);
 * the heartbeat has not moved for ``deadline_s`` (a hung event loop, a stopped process):
   revert every outstanding lease, and keep watching (a controller that wakes up renews
   again and its next leases are protected again);
@@ -22,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from chaos_workbench.safety.cleanup import revert_run
+from chaos_workbench.safety.cleanup import CleanupReport, end_run, revert_run
 from chaos_workbench.safety.leases import (
     append_journal,
     read_controller,
@@ -67,7 +69,8 @@ def watch(run_dir: Path) -> int:
             last_beat, last_change = beat, now
         alive = same_process(info.pid, info.create_time)
         if not alive:
-            _revert(run_dir, "controller died")
+            report = end_run(run_dir, source="watchdog", reason="controller died")
+            _journal_reverted(run_dir, "controller died", report)
             append_journal(
                 run_dir, "safety.watchdog_exit", source="watchdog", reason="controller gone"
             )
@@ -83,7 +86,10 @@ def watch(run_dir: Path) -> int:
 
 
 def _revert(run_dir: Path, reason: str) -> None:
-    report = revert_run(run_dir, source="watchdog", reason=reason)
+    _journal_reverted(run_dir, reason, revert_run(run_dir, source="watchdog", reason=reason))
+
+
+def _journal_reverted(run_dir: Path, reason: str, report: CleanupReport) -> None:
     if report.leases:
         append_journal(
             run_dir,
