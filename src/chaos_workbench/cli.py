@@ -16,7 +16,7 @@ from rich.console import Console
 
 from chaos_workbench._version import __version__
 from chaos_workbench.demo.run import demo_command
-from chaos_workbench.engine import RunAborted, RunInterrupted, run_suite
+from chaos_workbench.engine.errors import RunAborted, RunInterrupted
 from chaos_workbench.experiments import cli as experiments_cli
 from chaos_workbench.experiments.errors import SuiteError
 from chaos_workbench.proxy.cli import proxy_app, toxic_app
@@ -87,6 +87,10 @@ def run(
     if fail_under is not None and fail_under.upper() not in _GRADES:
         raise typer.BadParameter("expected one of A, B, C, D, F", param_hint="--fail-under")
     import os
+
+    # Here, not at the top: the engine (and scipy with it) would make every cwb command,
+    # `cwb validate` included, start a second slower.
+    from chaos_workbench.engine import run_suite
 
     record = run_suite(
         suite,

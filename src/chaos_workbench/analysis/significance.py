@@ -18,8 +18,6 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy.stats import fisher_exact
-
 from chaos_workbench.analysis.spec import Slo
 from chaos_workbench.analysis.statistics import error_ratio_change, latency_shift
 from chaos_workbench.traffic.window import Window, merge_windows
@@ -69,6 +67,8 @@ def slow_share_change(
     if base_n < MIN_REQUESTS or hit_n < MIN_REQUESTS:
         return SlowShareChange(threshold_ms, base_slow, base_n, hit_slow, hit_n, None, None)
     table = [[hit_slow, hit_n - hit_slow], [base_slow, base_n - base_slow]]
+    from scipy.stats import fisher_exact  # ~0.7 s to import: only when a run computes one
+
     p_value = float(fisher_exact(table, alternative="greater").pvalue)
     return SlowShareChange(
         threshold_ms, base_slow, base_n, hit_slow, hit_n, p_value, p_value < alpha

@@ -24,9 +24,9 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
-from scipy import stats
 
 from chaos_workbench.traffic.recorder import histogram_counts
 from chaos_workbench.traffic.window import Window
@@ -42,6 +42,15 @@ __all__ = [
 
 MIN_SAMPLES = 8  # below this per side, a rank test cannot reach p < 0.05 reliably
 _MAX_SAMPLES = 2000
+
+
+def _stats() -> ModuleType:
+    """``scipy.stats``, imported on first use: it takes ~0.7 s to load, and commands that
+    compute no statistic (``cwb validate``, ``cwb cleanup``) should not wait for it."""
+    from scipy import stats
+
+    module: ModuleType = stats
+    return module
 
 
 def latency_samples_ms(
@@ -109,7 +118,7 @@ def latency_shift(
     )
     if base.size < MIN_SAMPLES or hit.size < MIN_SAMPLES:
         return LatencyShift(base.size, hit.size, *p50s, None, None, None, None, 1 - alpha, None)
-    result = stats.mannwhitneyu(hit, base, alternative="two-sided", method="asymptotic")
+    result = _stats().mannwhitneyu(hit, base, alternative="two-sided", method="asymptotic")
     p_value = float(result.pvalue)
     diffs = np.subtract.outer(hit, base).ravel()
     shift, low, high = _hodges_lehmann(diffs, hit.size, base.size, alpha)
@@ -126,7 +135,7 @@ def _hodges_lehmann(diffs: np.ndarray, n: int, m: int, alpha: float) -> tuple[fl
     Mann–Whitney critical value (normal approximation, fine for n, m ≥ 8). A partial sort
     (``np.partition``) finds the few order statistics needed in linear time.
     """
-    z = float(stats.norm.ppf(1 - alpha / 2))
+    z = float(_stats().norm.ppf(1 - alpha / 2))
     nm = n * m
     k = max(math.floor(nm / 2 - z * math.sqrt(nm * (n + m + 1) / 12)), 1)
     middle = [(nm - 1) // 2, nm // 2]
@@ -198,7 +207,7 @@ def error_ratio_change(
     low = diff - math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2)
     high = diff + math.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2)
     table = [[f_err, f_req - f_err], [b_err, b_req - b_err]]
-    p_value = float(stats.fisher_exact(table).pvalue)
+    p_value = float(_stats().fisher_exact(table).pvalue)
     significant = not (low <= 0.0 <= high)
     return ErrorRatioChange(
         b_err, b_req, f_err, f_req, diff, low, high, p_value, confidence, significant
@@ -206,7 +215,7 @@ def error_ratio_change(
 
 
 def _wilson(k: int, n: int, confidence: float) -> tuple[float, float]:
-    interval = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
+    interval = _stats().binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
     return float(interval.low), float(interval.high)
 
 

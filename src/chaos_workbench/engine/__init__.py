@@ -12,98 +12,31 @@ Exceptions (see ``engine.errors``)::
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-
-from chaos_workbench.engine.errors import RunAborted, RunError, RunInterrupted
-from chaos_workbench.engine.runner import RunOptions, default_run_dir
-from chaos_workbench.engine.session import RunOutcome, run_suite_blocking
-from chaos_workbench.experiments.loader import load_suite
-from chaos_workbench.model import FaultResult, RunRecord
-from chaos_workbench.reports import print_scorecard, write_report
-from chaos_workbench.store import DEFAULT_DB_PATH, RunStore
+if TYPE_CHECKING:
+    from chaos_workbench.engine.entry import run_suite
+    from chaos_workbench.engine.errors import RunAborted, RunError, RunInterrupted
+    from chaos_workbench.engine.runner import RunOptions
+    from chaos_workbench.engine.session import RunOutcome
 
 __all__ = ["RunAborted", "RunError", "RunInterrupted", "RunOptions", "RunOutcome", "run_suite"]
 
-
-def _progress(
-    console: Console,
-) -> tuple[Callable[[str, str], None], Callable[[FaultResult], None]]:
-    def on_phase(experiment: str, phase: str) -> None:
-        console.print(f"  [dim]{escape(experiment)}[/]: {phase}")
-
-    def on_result(result: FaultResult) -> None:
-        style = "green" if result.passed else "red"
-        console.print(
-            f"[bold]{escape(result.name)}[/]: [{style}]{result.status.value}[/] "
-            f"(impact {result.impact.value}) {escape(result.reason)}"
-        )
-
-    return on_phase, on_result
+# Loaded on first use (PEP 562): ``engine.errors`` alone must not pull in the runner and
+# scipy, or every ``cwb`` command (``cwb validate`` too) would start a second slower.
+_HOME = {
+    "run_suite": "entry",
+    "RunAborted": "errors",
+    "RunError": "errors",
+    "RunInterrupted": "errors",
+    "RunOptions": "runner",
+    "RunOutcome": "session",
+}
 
 
-def run_suite(
-    path: Path,
-    *,
-    env: Mapping[str, str] | None = None,
-    run_dir: Path | None = None,
-    json_path: Path | None = None,
-    report_paths: Sequence[Path] = (),
-    seed: int | None = None,
-    only: Sequence[str] = (),
-    history_db: Path | None = DEFAULT_DB_PATH,
-    console: Console | None = None,
-) -> RunRecord:
-    """Run the suite file at ``path`` for real and report it.
-
-    Raises ``SuiteError`` (bad file), :class:`RunAborted` (could not start) or
-    :class:`RunInterrupted` (stopped by a signal, after reverting; reports still written).
-    """
-    console = console or Console()
-    suite = load_suite(path, env)
-    run_dir = run_dir or default_run_dir(suite.service)
-    on_phase, on_result = _progress(console)
-
-    def on_signal(sig: signal.Signals, count: int) -> None:
-        if count == 1:
-            console.print(f"[yellow]{sig.name}: stopping — reverting every applied fault…[/]")
-        else:
-            console.print(
-                "[yellow]still reverting applied faults; stopping as soon as they are undone[/]"
-            )
-
-    console.print(
-        f"[bold]{escape(suite.service)}[/]: {len(suite.experiments)} experiments; "
-        f"run directory {escape(str(run_dir))}"
-    )
-    outcome = run_suite_blocking(
-        suite,
-        RunOptions(
-            run_dir=run_dir,
-            env=dict(env or {}),
-            seed=seed,
-            only=tuple(only),
-            on_phase=on_phase,
-            on_result=on_result,
-        ),
-        suite_path=str(path),
-        on_signal=on_signal,
-    )
-    record = outcome.record
-    console.print()
-    print_scorecard(record, console)
-    written = [write_report(record, json_path or run_dir / "report.json")]
-    written.append(write_report(record, run_dir / "report.html"))
-    written.extend(write_report(record, p) for p in report_paths)
-    for report in written:
-        console.print(f"report: {report}")
-    if history_db is not None:
-        with RunStore(history_db) as store:
-            store.save(record)
-    if outcome.stopped_by is not None:
-        raise RunInterrupted(outcome)
-    return record
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
