@@ -170,3 +170,18 @@ def test_the_host_floor_knows_nothing_of_faults_or_suites() -> None:
         "import chaos_workbench.host.cgroups, chaos_workbench.host.spawn, chaos_workbench.host.address"
     )
     assert {m.split(".")[1] for m in loaded if "." in m} <= {"host", "errors", "model", "_version"}
+
+
+def test_the_cli_loads_neither_the_engine_nor_scipy_until_a_command_needs_them() -> None:
+    """`cwb validate` must answer a hostile file in well under a second, interpreter start
+    included: scipy.stats alone takes ~0.7 s to import, the engine pulls it in."""
+    code = (
+        "import sys, chaos_workbench.cli, chaos_workbench.engine.errors; "
+        "print(' '.join(m for m in sys.modules if m.startswith(('scipy', 'chaos_workbench.engine'))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded = set(result.stdout.split())
+    assert not any(m.startswith("scipy") for m in loaded), sorted(loaded)
+    assert loaded == {"chaos_workbench.engine", "chaos_workbench.engine.errors"}
