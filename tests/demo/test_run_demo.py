@@ -48,3 +48,20 @@ def _accepts(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def test_keep_data_keeps_postgresql_data_out_of_the_runs_cleanup(tmp_path: Path) -> None:
+    import shutil
+
+    from chaos_workbench.host import started
+
+    outcome = run_demo(
+        "on", run_dir=tmp_path / "run", only=("db-latency",), history=False, keep_data=True
+    )
+    try:
+        assert any(outcome.data_dir.iterdir())  # PostgreSQL's cluster is still there
+        # Not recorded: a later cleanup of this run directory leaves it alone too.
+        things, _ = started.read_started(outcome.run_dir)
+        assert [t for t in things if isinstance(t, started.StartedDir)] == []
+    finally:
+        shutil.rmtree(outcome.data_dir, ignore_errors=True)

@@ -115,11 +115,13 @@ def run_demo(
     env: Mapping[str, str] | None = None,
     only: Sequence[str] = (),
     history: bool = True,
+    keep_data: bool = False,
 ) -> DemoRun:
     """Run the demo suite against a freshly started demo system.
 
     ``only`` names the experiments to run (all when empty); ``history=False`` keeps the
-    run out of the history database (tests).
+    run out of the history database (tests); ``keep_data`` keeps PostgreSQL's data
+    directory after the run (and after a crash) instead of removing it.
     """
     from chaos_workbench.engine import run_suite
     from chaos_workbench.engine.runner import default_run_dir
@@ -132,7 +134,8 @@ def run_demo(
 
     data_dir = shared_temp_dir("cwb-demo-")  # PostgreSQL's user can enter it, as root too
     # Recorded with the run: if this process is killed, whoever ends the run removes it.
-    started.record(run_dir, started.StartedDir(name="demo data", path=str(data_dir)))
+    if not keep_data:
+        started.record(run_dir, started.StartedDir(name="demo data", path=str(data_dir)))
     try:
         ports = DemoPorts.pick()
         full_env = {**os.environ, **(env or {}), **demo_env(mode, ports, data_dir)}
@@ -151,9 +154,10 @@ def run_demo(
             )
         return DemoRun(record, run_dir, json_path, data_dir, ports)
     finally:
-        # PostgreSQL's files belong to its unprivileged user; root removes them all the same.
-        shutil.rmtree(data_dir, ignore_errors=True)
-        started.forget(run_dir, "demo data")
+        if not keep_data:
+            # PostgreSQL's files belong to its unprivileged user; root removes them all the same.
+            shutil.rmtree(data_dir, ignore_errors=True)
+            started.forget(run_dir, "demo data")
 
 
 def demo_command(
@@ -170,10 +174,15 @@ def demo_command(
     run_dir: Path | None = typer.Option(
         None, "--run-dir", help="Where to keep the run's journal, logs and reports."
     ),
+    keep_data: bool = typer.Option(
+        False, "--keep-data", help="Keep PostgreSQL's data directory after the run."
+    ),
 ) -> None:
     """Start the demo system (PostgreSQL, Valkey, NATS, payments, order-service) and run
     the demo suite against it: four real faults, a graded scorecard."""
     typer.echo(f"demo: order-service with --resilience {resilience.value}; suite {suite_path()}")
-    outcome = run_demo(resilience, json_path=json_path, run_dir=run_dir)
+    outcome = run_demo(resilience, json_path=json_path, run_dir=run_dir, keep_data=keep_data)
     typer.echo(f"demo: run directory {outcome.run_dir}")
     typer.echo(f"demo: JSON report {outcome.json_path}")
+    if keep_data:
+        typer.echo(f"demo: PostgreSQL's data kept in {outcome.data_dir}")
