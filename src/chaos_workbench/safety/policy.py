@@ -29,7 +29,6 @@ safety net opens, private like the leases (``host.private``). A refused action i
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import signal
 from pathlib import Path
@@ -38,6 +37,7 @@ from urllib.parse import urlsplit
 import psutil
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from chaos_workbench.host.address import host_is_loopback
 from chaos_workbench.host.private import UnsafePath, read_private
 from chaos_workbench.host.spawn import TAG_ENV, cgroup_prefix
 from chaos_workbench.safety.actions import (
@@ -182,18 +182,9 @@ def _helper_refusal(pid: int) -> str | None:
     return f"pid {pid} is not a workbench helper (no {TAG_ENV} in its environment)"
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _url_refusal(url: str, policy: RevertPolicy) -> str | None:
     host = urlsplit(url).hostname or ""
-    if _is_loopback(host):
+    if host_is_loopback(host):
         return None
     if policy.proxy_api is not None and url.rstrip("/") == policy.proxy_api.rstrip("/"):
         return None
