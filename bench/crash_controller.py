@@ -61,10 +61,11 @@ def fault_params(kind: str, run_dir: Path, proxy: str | None) -> dict[str, Any]:
         "pause": {"type": "process_pause", "process": "counter"},
         "cpu": {"type": "cpu_pressure", "workers": 1, "load_pct": 50},
         # A share of the server's 128 MB limit where the machine gives it a memory cgroup
-        # (as root); otherwise (an ordinary user) a size held in the host's memory.
+        # (as root); otherwise (an ordinary user, who may not enter any memory cgroup) a
+        # size held in the host's memory.
         "memory": {"type": "memory_pressure", "process": "server", "percent": 40}
         if cg.unavailable_reason("memory") is None
-        else {"type": "memory_pressure", "process": "server", "size_mb": 16},
+        else {"type": "memory_pressure", "size_mb": 16},
         "disk": {"type": "disk_fill", "path": str(run_dir), "size_mb": 16},
         "io": {"type": "io_stress", "path": str(run_dir), "rate_per_s": 50, "block_kb": 16},
         "latency": {"type": "latency", "proxy": proxy or "-", "latency_ms": 200},

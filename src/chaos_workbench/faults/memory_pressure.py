@@ -12,6 +12,7 @@ description says so. Revert kills the helper, which frees everything at once.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Literal
 
@@ -111,12 +112,13 @@ class MemoryPressure(HelperFault[MemoryPressureParams]):
             if group is None and pid is not None:
                 group = cg.of_process(pid, "memory")
         if self.params.size_mb is not None:
-            return self.params.size_mb * _MIB, group
+            return self.params.size_mb * _MIB, self._joinable(group)
         limit = cg.memory_limit_bytes(group) if group is not None else None
         if limit is None and (reason := cg.unavailable_reason("memory")):
             raise FaultUnsupported(
-                f"process {self.params.process!r} has no memory cgroup, and this machine "
-                f"cannot give it one: {reason}; run as root, or give size_mb instead of percent"
+                f"process {self.params.process!r} has no memory limit: no memory cgroup, and "
+                f"this machine cannot give it one: {reason}; run as root, or give size_mb "
+                "instead of percent"
             )
         if limit is None:
             raise FaultError(
@@ -124,7 +126,17 @@ class MemoryPressure(HelperFault[MemoryPressureParams]):
                 "limit); give size_mb instead of percent, or set memory_limit_mb on the process"
             )
         assert self.params.percent is not None
-        return int(limit * self.params.percent / 100), group
+        return int(limit * self.params.percent / 100), self._joinable(group)
+
+    def _joinable(self, group: cg.Cgroup | None) -> cg.Cgroup | None:
+        """``group`` if the helper may join it; FaultUnsupported when this user may not."""
+        if group is not None and not os.access(group.path / "cgroup.procs", os.W_OK):
+            raise FaultUnsupported(
+                f"the helper cannot join process {self.params.process!r}'s memory cgroup "
+                f"{group.path}: this user may not write its cgroup.procs (it needs root); "
+                "leave out process to hold the memory on the host"
+            )
+        return group
 
     def preflight(self) -> None:
         if self.params.size_mb is not None:  # a percentage is checked at apply, on the limit
