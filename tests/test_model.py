@@ -96,3 +96,22 @@ def test_a_run_record_survives_its_own_json() -> None:
     assert again.score is not None
     assert again.score.grade == "A"
     assert again.results[0].phases["fault"].success_ratio == 0.9
+
+
+def test_impact_levels_compare_by_severity_not_as_text() -> None:
+    """`assert result.impact <= ImpactLevel.DEGRADED` must mean what it says ("none" sorts
+    after "degraded" as text)."""
+    ordered = [
+        ImpactLevel.NONE,
+        ImpactLevel.DEGRADED,
+        ImpactLevel.PARTIAL_OUTAGE,
+        ImpactLevel.FULL_OUTAGE,
+    ]
+    assert sorted(reversed(ordered)) == ordered
+    assert ImpactLevel.NONE <= ImpactLevel.DEGRADED
+    assert ImpactLevel.NONE < ImpactLevel.DEGRADED
+    assert not ImpactLevel.FULL_OUTAGE <= ImpactLevel.DEGRADED
+    assert ImpactLevel.PARTIAL_OUTAGE > ImpactLevel.DEGRADED
+    assert ImpactLevel.DEGRADED >= ImpactLevel.DEGRADED
+    assert max(ordered[::-1]) is ImpactLevel.FULL_OUTAGE
+    assert ImpactLevel.NONE == "none"  # still the string it is

@@ -43,7 +43,10 @@ class FaultType(enum.StrEnum):
 class ImpactLevel(enum.StrEnum):
     """How badly a fault hurt the service, from the SLIs measured while it was active.
 
-    Ordered: ``NONE < DEGRADED < PARTIAL_OUTAGE < FULL_OUTAGE`` (compare with ``.rank``).
+    Ordered by severity: ``NONE < DEGRADED < PARTIAL_OUTAGE < FULL_OUTAGE``, so a test can
+    say ``assert result.impact <= ImpactLevel.DEGRADED``. (Being a ``str`` too, it would
+    otherwise compare as text, where "none" > "degraded".) Against a plain string it
+    compares as the string it is.
     """
 
     NONE = "none"
@@ -55,6 +58,26 @@ class ImpactLevel(enum.StrEnum):
     def rank(self) -> int:
         """Severity as an integer, 0 (none) to 3 (full outage)."""
         return _IMPACT_ORDER.index(self)
+
+    def __lt__(self, other: object) -> bool:
+        if isinstance(other, ImpactLevel):
+            return self.rank < other.rank
+        return str.__lt__(self, other)  # type: ignore[operator]
+
+    def __le__(self, other: object) -> bool:
+        if isinstance(other, ImpactLevel):
+            return self.rank <= other.rank
+        return str.__le__(self, other)  # type: ignore[operator]
+
+    def __gt__(self, other: object) -> bool:
+        if isinstance(other, ImpactLevel):
+            return self.rank > other.rank
+        return str.__gt__(self, other)  # type: ignore[operator]
+
+    def __ge__(self, other: object) -> bool:
+        if isinstance(other, ImpactLevel):
+            return self.rank >= other.rank
+        return str.__ge__(self, other)  # type: ignore[operator]
 
     def worse_than(self, other: ImpactLevel) -> bool:
         """True when this level is more severe than ``other``."""
