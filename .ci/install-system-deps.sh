@@ -3,6 +3,8 @@
 #   faketime  libfaketime, for the clock_skew fault and its test
 #   chromium  headless browser that renders the HTML report in its test
 #   openssl   makes a throwaway certificate for the load driver's TLS test
+#   prometheus  the server the prometheus probe's tests query (they run their own process on
+#               a free loopback port; the package's systemd service is not used)
 # Idempotent and quick when everything is present. Where apt-get is not available (or we are
 # not root and have no sudo), it says so and exits 0: the tests that need a package then skip
 # with a reason that names this script.
@@ -18,6 +20,7 @@ done
 $have_faketime || missing+=(faketime)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v prometheus >/dev/null || missing+=(prometheus)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -82,6 +82,14 @@ def run(
     fail_under: Annotated[
         str | None, typer.Option(help="Exit 1 when the grade is worse than this (A–F).")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Serve the run's /metrics on 127.0.0.1:PORT while it runs (0: a free port).",
+        ),
+    ] = None,
 ) -> None:
     """Run a suite against the real system: inject each fault, measure, grade."""
     if fail_under is not None and fail_under.upper() not in _GRADES:
@@ -101,6 +109,7 @@ def run(
         seed=seed,
         only=only or [],
         history_db=None if no_history else history,
+        metrics_port=metrics_port,
     )
     if fail_under is not None:
         worst = _GRADES.index(fail_under.upper())

@@ -18,6 +18,8 @@ raises it; this module defines only the root::
     ├── ProxyClientError                     chaos_workbench.proxy: a Toxiproxy API call failed
     │   ├── ProxyApiError                        the server answered with an error status
     │   └── ProxyApiUnreachable                  no answer
+    ├── QueryFailed                          chaos_workbench.probes.prometheus: a probe's
+    │                                            query failed its threshold (one measurement)
     ├── SafetyError                          chaos_workbench.safety: no watchdog, no faults
     ├── RunError                             chaos_workbench.engine: a run did not complete
     │   ├── RunAborted                           it could not start (nothing was injected)

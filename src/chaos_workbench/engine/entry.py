@@ -48,6 +48,7 @@ def run_suite(
     only: Sequence[str] = (),
     history_db: Path | None = DEFAULT_DB_PATH,
     console: Console | None = None,
+    metrics_port: int | None = None,
 ) -> RunRecord:
     """Run the suite file at ``path`` for real and report it.
 
@@ -80,6 +81,8 @@ def run_suite(
             only=tuple(only),
             on_phase=on_phase,
             on_result=on_result,
+            metrics_port=metrics_port,
+            on_metrics_url=lambda url: console.print(f"metrics: {escape(url)}"),
         ),
         suite_path=str(path),
         on_signal=on_signal,

@@ -26,6 +26,7 @@ from chaos_workbench.analysis.recovery import first_breaking_ns, recovery_instan
 from chaos_workbench.analysis.significance import assess_change
 from chaos_workbench.engine.feed import WindowFeed
 from chaos_workbench.engine.journal import Journal
+from chaos_workbench.engine.observers import RunObserver
 from chaos_workbench.engine.outcome import Clock, ResultBuilder, now_ns, reliable
 from chaos_workbench.errors import WorkbenchError
 from chaos_workbench.experiments.schema import ExperimentSpec, Suite
@@ -125,6 +126,7 @@ class ExperimentRunner:
     stop: asyncio.Event = field(default_factory=asyncio.Event)  # the run is being stopped
     on_phase: Callable[[str, str], None] = lambda experiment, phase: None
     reverted: list[str] = field(default_factory=list)  # "experiment: fault", in order
+    observer: RunObserver = field(default_factory=RunObserver)  # /metrics, traces
 
     def _durations(self, spec: ExperimentSpec) -> tuple[float, float, float]:
         d = self.suite.defaults
@@ -160,6 +162,7 @@ class ExperimentRunner:
         clock = Clock(start_ns=now_ns())
         self.feed.forget_requests_before(clock.start_ns)  # earlier experiments' detail
         self.journal.write("experiment_start", experiment=spec.name, fault=fault.describe())
+        self.observer.experiment_started(spec.name, fault.kind, fault.describe())
         return Trial(
             spec=spec,
             fault=fault,
@@ -222,6 +225,9 @@ class ExperimentRunner:
         except Exception as exc:  # a broken fault fails its experiment, not the suite
             trial.apply_error = f"{type(exc).__name__}: {exc}"
         trial.injected_ns = trial.clock.mark("injected")
+        self.observer.applied(
+            trial.name, trial.fault.kind, trial.fault.describe(), trial.apply_error
+        )
         if lease is not None:
             lease.update(trial.fault.revert_actions())
         return lease
@@ -244,6 +250,9 @@ class ExperimentRunner:
         # Marked before any journaling: recovery and revert_ms count from the revert itself.
         trial.revert_end_ns = trial.clock.mark("reverted", trial.revert_error or "")
         self.journal.write("reverted", experiment=trial.name, error=trial.revert_error)
+        self.observer.reverted(
+            trial.name, trial.fault.kind, trial.fault.describe(), trial.revert_error
+        )
         if trial.revert_error is None:
             self.reverted.append(f"{trial.name}: {trial.fault.describe()}")
         if lease is not None and trial.revert_error is None:

@@ -15,6 +15,9 @@ order they run (torn down in reverse, whatever happens):
 6. run the experiments one after another (the next one's steady-state check makes sure
    the system is back before anything else is injected);
 7. build the record, also when the run was cut short.
+
+Around them, the run's observers (``engine.observers``): its ``/metrics`` when asked for
+(``metrics_port``) and its OpenTelemetry spans when the ``otel`` extra is installed.
 """
 
 from __future__ import annotations
@@ -28,12 +31,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from chaos_workbench.engine.errors import RunAborted
 from chaos_workbench.engine.experiment import ExperimentRunner
 from chaos_workbench.engine.feed import FeedClosed, WindowFeed
 from chaos_workbench.engine.guardrails import GuardrailWatch
 from chaos_workbench.engine.journal import Journal
+from chaos_workbench.engine.observers import Observers, RunObserver
 from chaos_workbench.engine.proxies import open_proxies
 from chaos_workbench.engine.warmup import WarmupFailed, warm_up
 from chaos_workbench.experiments.schema import ExperimentSpec, Suite
@@ -65,6 +70,9 @@ class RunOptions:
     on_result: Callable[[FaultResult], None] = lambda result: None
     abort_requested: asyncio.Event | None = None  # set it to abort the running experiment
     stop_requested: asyncio.Event | None = None  # set it to stop the run after reverting
+    metrics_port: int | None = None  # serve the run's /metrics on 127.0.0.1 (0: any free port)
+    on_metrics_url: Callable[[str], None] = lambda url: None  # told where, once serving
+    tracer_provider: Any | None = None  # an OpenTelemetry TracerProvider (engine/tracing.py)
 
 
 def default_run_dir(service: str) -> Path:
@@ -91,6 +99,7 @@ class _Run:
     cut_short: bool = False
     measured_since_ns: int = 0  # when the load driver started
     warmup_s: float | None = None
+    observers: Observers = field(default_factory=lambda: Observers([]))
     rng: random.Random = field(init=False)  # the run's one seeded RNG (see docs/analysis.md)
 
     def __post_init__(self) -> None:
@@ -110,10 +119,56 @@ async def execute_suite(
     Raises :class:`RunAborted` when the run cannot start (nothing has been injected then).
     """
     run = _prepare(suite, options)
+    run.observers = _observe(run)
+    record: RunRecord | None = None
+    failure: str | None = None
+    try:
+        record = await _execute(run, suite_path, interrupted)
+    except BaseException as exc:
+        failure = f"{type(exc).__name__}: {exc}".removesuffix(": ")
+        raise
+    finally:
+        run.observers.run_finished(record, failure)
+        run.observers.close()
+    return record
+
+
+def _observe(run: _Run) -> Observers:
+    """The run's observers: /metrics when asked for, spans when OpenTelemetry is there."""
+    from chaos_workbench.engine.tracing import open_tracing
+
+    observers: list[RunObserver] = []
+    if run.options.metrics_port is not None:
+        from chaos_workbench.engine.metrics import RunMetrics
+
+        try:
+            metrics = RunMetrics(run.options.metrics_port)
+        except OSError as exc:
+            run.journal.close()
+            raise RunAborted(
+                f"cannot serve /metrics on 127.0.0.1:{run.options.metrics_port}: {exc}",
+                exit_code=2,
+            ) from exc
+        observers.append(metrics)
+        run.journal.write("metrics", url=metrics.url)
+        run.options.on_metrics_url(metrics.url)
+    tracer = open_tracing(run.options.tracer_provider, run.notes)
+    if tracer is not None:
+        observers.append(tracer)
+    watching = Observers(observers)
+    watching.run_started(run.suite.service, run.run_dir.name, run.seed)
+    return watching
+
+
+async def _execute(
+    run: _Run, suite_path: Path | None, interrupted: asyncio.Event | None
+) -> RunRecord:
+    """The steps, in order (see the module's docstring)."""
+    suite = run.suite
     try:
         async with contextlib.AsyncExitStack() as stack:
             safety = await stack.enter_async_context(
-                SafetyNet(run.run_dir, policy=_revert_policy(suite, options))
+                SafetyNet(run.run_dir, policy=_revert_policy(suite, run.options))
             )
             proxies, proxy_pid = None, None
             if suite.proxies:
@@ -148,6 +203,7 @@ async def execute_suite(
         run.journal.close()
     if interrupted is not None and interrupted.is_set():
         run.cut_short = True
+    run.notes.extend(f"an observer failed and was dropped: {e}" for e in run.observers.errors)
     return _record(run, suite_path, duration_s)
 
 
@@ -239,7 +295,21 @@ async def _measure(run: _Run, stack: contextlib.AsyncExitStack) -> WindowFeed:
     feed = WindowFeed(driver.windows())
     feed.start()
     stack.push_async_callback(feed.aclose)
+    if run.observers.wants_windows:
+        task = asyncio.create_task(_pass_windows(feed, run.observers), name="cwb-observe")
+        stack.push_async_callback(_cancel, task)
     return feed
+
+
+async def _pass_windows(feed: WindowFeed, observers: RunObserver) -> None:
+    """The feed's windows to the observers, from a task of their own (off the hot path)."""
+    async for window in feed.windows_after(0):
+        observers.window(window)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _warm_up(run: _Run, feed: WindowFeed) -> None:
@@ -268,11 +338,22 @@ def _experiment_runner(
         ctx=ctx,
         journal=run.journal,
         leases=safety,
-        on_phase=run.options.on_phase,
+        on_phase=_both(run.options.on_phase, run.observers.phase),
+        observer=run.observers,
     )
     if run.options.stop_requested is not None:
         runner.stop = run.options.stop_requested
     return runner
+
+
+def _both(
+    first: Callable[[str, str], None], then: Callable[[str, str], None]
+) -> Callable[[str, str], None]:
+    def on_phase(experiment: str, phase: str) -> None:
+        first(experiment, phase)
+        then(experiment, phase)
+
+    return on_phase
 
 
 async def _watch_guardrails(
@@ -302,6 +383,7 @@ async def _run_experiments(run: _Run, runner: ExperimentRunner) -> None:
             run.notes.append(f"measurement stopped: {exc}")
             return
         run.results.append(result)
+        run.observers.experiment_finished(result)
         run.options.on_result(result)
         if result.status is ExperimentStatus.ABORTED and run.suite.stop_on_abort:
             run.notes.append(f"suite stopped after {spec.name!r} was aborted")

@@ -47,6 +47,7 @@ from chaos_workbench.probes.spec import (
     NatsProbeSpec,
     PostgresProbeSpec,
     ProbeSpec,
+    PrometheusProbeSpec,
     TcpProbeSpec,
     ValkeyProbeSpec,
 )
@@ -55,7 +56,9 @@ __all__ = ["load_suite", "parse_suite"]
 
 _CONTEXT = {DEFER_REFERENCES: True}
 _FAULT_ADAPTER: TypeAdapter[FaultParams] = TypeAdapter(FaultField)
-AnyProbeSpec = PostgresProbeSpec | ValkeyProbeSpec | NatsProbeSpec | TcpProbeSpec
+AnyProbeSpec = (
+    PostgresProbeSpec | ValkeyProbeSpec | NatsProbeSpec | TcpProbeSpec | PrometheusProbeSpec
+)
 _PROBE_ADAPTER: TypeAdapter[AnyProbeSpec] = TypeAdapter(ProbeSpec)
 # pydantic prefixes messages raised from validators; the path already says where.
 _PREFIXES = ("Value error, ", "Assertion failed, ")

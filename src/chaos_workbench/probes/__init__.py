@@ -1,4 +1,4 @@
-"""Protocol probes: measure PostgreSQL, Valkey/Redis, NATS or a TCP port directly.
+"""Protocol probes: measure PostgreSQL, Valkey/Redis, NATS, a TCP port or a PromQL query.
 
 ``probe_driver(spec, rng=rng)`` builds the prober for ``spec.kind`` and returns a
 :class:`ProbeDriver`, which paces it open-loop and emits the same windows as the HTTP
@@ -14,6 +14,7 @@ from chaos_workbench.probes.spec import (
     NatsProbeSpec,
     PostgresProbeSpec,
     ProbeSpec,
+    PrometheusProbeSpec,
     TcpProbeSpec,
     ValkeyProbeSpec,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "ProbeDriver",
     "ProbeSpec",
     "Prober",
+    "PrometheusProbeSpec",
     "TcpProbeSpec",
     "ValkeyProbeSpec",
     "classify_os_error",
@@ -46,6 +48,10 @@ def make_prober(spec: ProbeSpec) -> Prober:
         from chaos_workbench.probes.nats import NatsProber
 
         return NatsProber(spec)
+    if isinstance(spec, PrometheusProbeSpec):
+        from chaos_workbench.probes.prometheus import PrometheusProber
+
+        return PrometheusProber(spec)
     from chaos_workbench.probes.tcp import TcpProber
 
     return TcpProber(spec)

@@ -8,6 +8,7 @@ and feeds the same windows. In a suite file::
       - {kind: valkey, url: "valkey://127.0.0.1:6379/0", command: [PING]}
       - {kind: nats, servers: "nats://127.0.0.1:4222", subject: cwb.probe, mode: publish}
       - {kind: tcp, address: "127.0.0.1:8080"}
+      - {kind: prometheus, url: "http://127.0.0.1:9090", query: "up{job='api'}", min: 1}
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from abc import ABC, abstractmethod
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chaos_workbench.host.address import split_host_port
 from chaos_workbench.host.names import LabelOrEmpty
@@ -26,6 +27,7 @@ __all__ = [
     "NatsProbeSpec",
     "PostgresProbeSpec",
     "ProbeSpec",
+    "PrometheusProbeSpec",
     "TcpProbeSpec",
     "ValkeyProbeSpec",
 ]
@@ -97,8 +99,39 @@ class TcpProbeSpec(_ProbeBase):
         return "address", split_host_port(self.address).host
 
 
+_MAX_SAMPLE = 1e18  # a threshold's bound: an exabyte, a billion years in seconds
+
+
+class PrometheusProbeSpec(_ProbeBase):
+    """A PromQL instant query (``GET /api/v1/query``) judged against a threshold.
+
+    A probe succeeds when the query answers and every sample of the result lies within
+    ``[min, max]`` (inclusive; give one or both). A result with no sample, or a NaN sample,
+    is judged by ``on_empty``. Errors, timeouts and range-vector results are failures.
+    """
+
+    kind: Literal["prometheus"]
+    url: str = Field(pattern=r"^https?://[^/?#]+")
+    query: str = Field(min_length=1, max_length=10_000)
+    min: float | None = Field(default=None, ge=-_MAX_SAMPLE, le=_MAX_SAMPLE)
+    max: float | None = Field(default=None, ge=-_MAX_SAMPLE, le=_MAX_SAMPLE)
+    on_empty: Literal["fail", "pass"] = "fail"
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_threshold(self) -> PrometheusProbeSpec:
+        if self.min is None and self.max is None:
+            raise ValueError("give a threshold: 'min', 'max' or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"'min' ({self.min:g}) is above 'max' ({self.max:g})")
+        return self
+
+    def target(self) -> tuple[str, str]:
+        return "url", urlsplit(self.url).hostname or ""
+
+
 ProbeSpec = Annotated[
-    PostgresProbeSpec | ValkeyProbeSpec | NatsProbeSpec | TcpProbeSpec,
+    PostgresProbeSpec | ValkeyProbeSpec | NatsProbeSpec | TcpProbeSpec | PrometheusProbeSpec,
     Field(discriminator="kind"),
 ]
 """Any probe, told apart by ``kind``."""
