@@ -90,11 +90,56 @@ def run(
             help="Serve the run's /metrics on 127.0.0.1:PORT while it runs (0: a free port).",
         ),
     ] = None,
+    journal_path: Annotated[
+        Path,
+        typer.Option(help="Chaos Toolkit experiments: where to write its journal."),
+    ] = Path("journal.json"),
+    rollback_strategy: Annotated[
+        str | None,
+        typer.Option(
+            help="Chaos Toolkit experiments: default, always, never or deviated "
+            "(ours when unset: rollbacks run on every ending)."
+        ),
+    ] = None,
+    hypothesis_strategy: Annotated[
+        str | None,
+        typer.Option(
+            help="Chaos Toolkit experiments: default, before-method-only, after-method-only, "
+            "during-method-only, continuously or skip."
+        ),
+    ] = None,
+    hypothesis_frequency: Annotated[
+        float,
+        typer.Option(help="Chaos Toolkit experiments: seconds between hypothesis checks."),
+    ] = 1.0,
+    fail_fast: Annotated[
+        bool, typer.Option(help="Chaos Toolkit experiments: stop at the first deviation.")
+    ] = False,
+    fail_on_method_tolerance: Annotated[
+        bool,
+        typer.Option(help="Chaos Toolkit experiments: a method probe off its tolerance fails."),
+    ] = False,
 ) -> None:
-    """Run a suite against the real system: inject each fault, measure, grade."""
+    """Run a suite (or a Chaos Toolkit experiment, as is) against the real system: inject
+    each fault, measure, grade."""
     if fail_under is not None and fail_under.upper() not in _GRADES:
         raise typer.BadParameter("expected one of A, B, C, D, F", param_hint="--fail-under")
     import os
+
+    from chaos_workbench.chaostoolkit import is_chaostoolkit_experiment, run_chaostoolkit
+
+    if is_chaostoolkit_experiment(suite):  # docs/chaos-toolkit.md
+        raise typer.Exit(
+            run_chaostoolkit(
+                suite,
+                journal_path=journal_path,
+                rollback_strategy=rollback_strategy,
+                hypothesis_strategy=hypothesis_strategy,
+                hypothesis_frequency_s=hypothesis_frequency,
+                fail_fast=fail_fast,
+                fail_on_method_tolerance=fail_on_method_tolerance,
+            )
+        )
 
     # Here, not at the top: the engine (and scipy with it) would make every cwb command,
     # `cwb validate` included, start a second slower.

@@ -21,6 +21,8 @@ raises it; this module defines only the root::
     ├── QueryFailed                          chaos_workbench.probes.prometheus: a probe's
     │                                            query failed its threshold (one measurement)
     ├── SafetyError                          chaos_workbench.safety: no watchdog, no faults
+    ├── ActivityFailed                       chaos_workbench.chaostoolkit: an experiment's
+    │                                            activity failed (recorded in its journal)
     ├── RunError                             chaos_workbench.engine: a run did not complete
     │   ├── RunAborted                           it could not start (nothing was injected)
     │   │   └── WarmupFailed                     no steady state within the warm-up
