@@ -5,6 +5,8 @@
 #   openssl   makes a throwaway certificate for the load driver's TLS test
 #   prometheus  the server the prometheus probe's tests query (they run their own process on
 #               a free loopback port; the package's systemd service is not used)
+#   nginx, haproxy, pgbouncer  the servers of `cwb example` and tests/examples (each run
+#               on free loopback ports in a temporary directory; their services are not used)
 # Idempotent and quick when everything is present. Where apt-get is not available (or we are
 # not root and have no sudo), it says so and exits 0: the tests that need a package then skip
 # with a reason that names this script.
@@ -21,6 +23,10 @@ $have_faketime || missing+=(faketime)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v prometheus >/dev/null || missing+=(prometheus)
+# Debian installs these in /usr/sbin, which a non-root PATH often lacks.
+for server in nginx haproxy pgbouncer; do
+  command -v "$server" >/dev/null || [ -x "/usr/sbin/$server" ] || missing+=("$server")
+done
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

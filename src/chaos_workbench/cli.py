@@ -17,6 +17,7 @@ from rich.console import Console
 from chaos_workbench._version import __version__
 from chaos_workbench.demo.run import demo_command
 from chaos_workbench.engine.errors import RunAborted, RunInterrupted
+from chaos_workbench.examples.run import example_command
 from chaos_workbench.experiments import cli as experiments_cli
 from chaos_workbench.experiments.errors import SuiteError
 from chaos_workbench.proxy.cli import proxy_app, toxic_app
@@ -39,6 +40,9 @@ _GRADES = ("A", "B", "C", "D", "F")
 @app.callback()
 def _root() -> None:
     """Chaos Workbench: inject real faults, measure the impact, grade the recovery."""
+
+
+app.command("example")(example_command)
 
 
 @app.command()

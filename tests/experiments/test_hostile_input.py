@@ -166,3 +166,9 @@ def test_validate_answers_a_bomb_with_exit_2_and_no_traceback(tmp_path: Path) ->
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith(f"{bomb}:1: invalid YAML: more than 50,000 values")
+
+
+def test_an_unparsable_url_host_is_a_problem_not_a_crash() -> None:
+    """`urlsplit("http://[a: 1]").hostname` raises; the outline of a bad file must not."""
+    found = problems('service: s\ntraffic: {url: "http://[a: 1]/x"}\nexperiments: []\n')
+    assert "s.yaml:2: traffic.url: 'a: 1' does not appear to be an IPv4 or IPv6 address" in found

@@ -213,6 +213,16 @@ class ExperimentRunner:
         """2. The lease is durable before anything is applied: no lease, no fault."""
         lease = None
         try:
+            # A target chosen at injection time is chosen before the lease names it.
+            await trial.fault.prepare()
+            if trial.fault.choice is not None:
+                trial.clock.mark("chosen", f"target chosen: {trial.fault.choice}")
+                self.journal.write(
+                    "target_chosen",
+                    experiment=trial.name,
+                    target=trial.fault.choice,
+                    fault=trial.fault.describe(),
+                )
             if self.leases is not None:
                 actions = trial.fault.revert_actions()
                 lease = self.leases.lease(trial.name, trial.fault.kind, actions)

@@ -122,6 +122,9 @@ class ResultBuilder:
         revert_ms: float | None = None,
         disruption_ms: float | None = None,
     ) -> FaultResult:
+        if self.fault.choice is not None:  # chosen at injection time: say which
+            chosen = f"target chosen at injection: {self.fault.choice}"
+            reason = f"{reason} ({chosen})" if reason else chosen
         return FaultResult(
             name=self.spec.name,
             fault_type=self.fault.fault_type,

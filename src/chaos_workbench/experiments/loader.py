@@ -28,6 +28,7 @@ from chaos_workbench.experiments._source import (
     Document,
     Loc,
     SyntaxProblem,
+    expand_env,
     parse_json,
     parse_yaml,
 )
@@ -109,6 +110,7 @@ def parse_suite(
         Problem(file=file, line=issue.line, path=loc_to_path(issue.loc), message=issue.message)
         for issue in doc.issues
     ]
+    problems.extend(_render_templates(doc, file, env))
     # A value whose variable was unset is reported once, not again by validation.
     unset = [issue.loc for issue in doc.issues if not issue.message.startswith("key ")]
     suite: Suite | None = None
@@ -125,6 +127,53 @@ def parse_suite(
         raise SuiteError(problems)
     assert suite is not None  # no problems means validation succeeded
     return suite
+
+
+def _render_templates(doc: Document, file: str, env: Mapping[str, str]) -> list[Problem]:
+    """Read each ``processes[].files[].template`` (relative to the suite file) and expand it
+    like the suite itself into that entry's ``content``; its path becomes absolute.
+
+    Problems (unreadable, too large, not UTF-8, an unset variable with the template's own
+    line) are reported at the line of the ``template`` key.
+    """
+    base = Path(file).parent if file != "<suite>" else Path.cwd()
+    problems: list[Problem] = []
+    for i, process in _entries(doc.data, "processes") if isinstance(doc.data, dict) else []:
+        for j, item in _entries(process, "files"):
+            template = item.get("template")
+            if not isinstance(template, str) or "\0" in template:
+                continue  # validation reports the type
+            loc: Loc = ("processes", i, "files", j, "template")
+
+            def problem(message: str, loc: Loc = loc) -> Problem:
+                line = doc.line_for(loc)
+                return Problem(file=file, line=line, path=loc_to_path(loc), message=message)
+
+            if "content" in item:
+                problems.append(problem("give 'template' or 'content', not both"))
+                continue
+            path = (base / template).absolute()
+            try:
+                with path.open("rb") as stream:  # bounded like the suite file itself
+                    raw = stream.read(MAX_SUITE_BYTES + 1)
+                if len(raw) > MAX_SUITE_BYTES:
+                    problems.append(problem(f"{path}: larger than the suite file limit"))
+                    continue
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                problems.append(problem(f"{path}: not UTF-8 text"))
+                continue
+            except OSError as exc:
+                problems.append(problem(f"cannot read template {path}: {exc.strerror or exc}"))
+                continue
+            rendered = []
+            for number, line_text in enumerate(text.splitlines(keepends=True), start=1):
+                expanded, errors = expand_env(line_text, env)
+                rendered.append(expanded)
+                problems.extend(problem(f"{path}:{number}: {error}") for error in errors)
+            item["template"] = str(path)
+            item["content"] = "".join(rendered)
+    return problems
 
 
 def _too_large(file: str) -> Problem:
@@ -259,7 +308,7 @@ def _outline_from_raw(data: object, unset: list[Loc]) -> SuiteOutline:
             (i, _text(item, "name"), _refs(item, incomplete))
             for i, item in _entries(data, "experiments")
         ),
-        traffic_url=url if isinstance(url, str) and urlsplit(url).hostname else None,
+        traffic_url=url if isinstance(url, str) and _hostname(url) else None,
         probe_target=_probe_target(data.get("probe")),
         guardrail_targets=tuple(
             (("guardrails", i, "probe", target[0]), target[1])
@@ -323,7 +372,7 @@ def _probe_target(raw: object) -> tuple[str, str] | None:
 
 def _readiness_host(raw: object) -> str:
     http = raw.get("http") if isinstance(raw, dict) else None
-    return (urlsplit(http).hostname or "") if isinstance(http, str) else ""
+    return _hostname(http) if isinstance(http, str) else ""
 
 
 def _allowed_hosts(raw: object) -> frozenset[str] | None:
@@ -332,3 +381,12 @@ def _allowed_hosts(raw: object) -> frozenset[str] | None:
         return frozenset(BlastRadius.model_validate(raw or {}).hosts)
     except ValidationError:
         return None
+
+
+def _hostname(url: str) -> str:
+    """The URL's host, or "" when it has none or cannot be parsed (``http://[a: 1]``):
+    this is the outline of a file that failed validation, so the field has its problem."""
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""

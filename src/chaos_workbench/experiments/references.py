@@ -96,7 +96,7 @@ class SuiteOutline:
 
 def reference_problems(outline: SuiteOutline) -> list[ReferenceProblem]:
     """Names defined twice, references to undefined proxies/processes, off-loopback targets."""
-    problems: list[ReferenceProblem] = []
+    problems: list[ReferenceProblem | None] = []
     names = {
         "proxy": {name for _, name in outline.proxies},
         "process": {name for _, name in outline.processes},
@@ -117,15 +117,7 @@ def reference_problems(outline: SuiteOutline) -> list[ReferenceProblem]:
                     ReferenceProblem(("experiments", index, "name"), f"{exp_name!r} is used twice")
                 )
             seen_experiments.add(exp_name)
-        for ref in refs:
-            if ref.name not in names[ref.kind]:
-                defined = ", ".join(sorted(names[ref.kind])) or "none"
-                problems.append(
-                    ReferenceProblem(
-                        ("experiments", index, "fault", ref.field),
-                        f"{ref.kind} {ref.name!r} is not defined (defined: {defined})",
-                    )
-                )
+        problems.extend(_reference_problem(outline, names, index, ref) for ref in refs)
     if outline.allowed_hosts is not None:
         targets: list[tuple[Loc, str]] = []
         if outline.traffic_url is not None:
@@ -145,4 +137,22 @@ def reference_problems(outline: SuiteOutline) -> list[ReferenceProblem]:
                         "to allow it",
                     )
                 )
-    return problems
+    return [p for p in problems if p is not None]
+
+
+def _reference_problem(
+    outline: SuiteOutline, names: dict[str, set[str]], index: int, ref: Reference
+) -> ReferenceProblem | None:
+    """What is wrong with one reference of experiment ``index``'s fault, if anything."""
+    loc: Loc = ("experiments", index, "fault", *ref.loc)
+    if ref.kind == "host":  # a host the fault contacts (a selector's URL)
+        allowed = outline.allowed_hosts
+        if allowed is None or host_is_loopback(ref.name) or ref.name in allowed:
+            return None
+        return ReferenceProblem(
+            loc, f"{ref.name!r} is not on loopback; list it under blast_radius.hosts to allow it"
+        )
+    if ref.name in names[ref.kind]:
+        return None
+    defined = ", ".join(sorted(names[ref.kind])) or "none"
+    return ReferenceProblem(loc, f"{ref.kind} {ref.name!r} is not defined (defined: {defined})")

@@ -1,8 +1,10 @@
 """Which process a process fault acts on, and whether the suite allows it (blast radius).
 
 A target is given by exactly one of: a supervised ``process`` name, a ``pid``, a
-``pid_file``, or a command-line ``pattern`` (a regular expression searched in the command
-line; it may match several processes). Whatever the way, every resolved process is checked:
+``pid_file``, a command-line ``pattern`` (a regular expression searched in the command
+line; it may match several processes), or ``select``: a selector asked at injection time
+which declared process to act on (``_select.py``; :func:`choose_target` turns it into a
+``process`` target in the fault's ``prepare``). Whatever the way, every resolved process is checked:
 
 * never PID 1, a kernel thread, the controller, its ancestors, or ``ctx.protected_pids``;
 * a supervised process is always allowed (the suite declared it);
@@ -21,11 +23,12 @@ import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 import psutil
 from pydantic import Field, model_validator
 
+from chaos_workbench.faults._select import ProcessSelector, process_ports, run_selector
 from chaos_workbench.faults.base import (
     FaultContext,
     FaultError,
@@ -44,6 +47,8 @@ __all__ = [
     "TargetParams",
     "check_allowed",
     "check_path_allowed",
+    "choose_target",
+    "describe_target",
     "parse_signal",
     "preflight_targets",
     "require_supervisor",
@@ -106,13 +111,16 @@ class TargetParams(FaultParams):
     pattern: str | None = Field(
         default=None, description="Regular expression searched in command lines."
     )
+    select: ProcessSelector | None = Field(
+        default=None, description="Ask the system which declared process, when applied."
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> TargetParams:
-        given = [f for f in ("process", "pid", "pid_file", "pattern") if getattr(self, f)]
+        given = [f for f in ("process", "pid", "pid_file", "pattern", "select") if getattr(self, f)]
         if len(given) != 1:
             raise ValueError(
-                "give exactly one target: process, pid, pid_file or pattern"
+                "give exactly one target: process, pid, pid_file, pattern or select"
                 + (f" (got {', '.join(given)})" if given else "")
             )
         if self.pattern is not None:
@@ -124,11 +132,15 @@ class TargetParams(FaultParams):
         return self
 
     def references(self) -> Sequence[Reference]:
+        if self.select is not None:
+            return self.select.references("select")
         if self.process is None:
             return ()
         return (Reference(kind="process", field="process", name=self.process),)
 
     def target_text(self) -> str:
+        if self.select is not None:
+            return self.select.describe()
         if self.process:
             return self.process
         if self.pid:
@@ -136,6 +148,31 @@ class TargetParams(FaultParams):
         if self.pid_file:
             return f"pid file {self.pid_file}"
         return f"/{self.pattern}/"
+
+
+TP = TypeVar("TP", bound=FaultParams)
+
+
+async def choose_target(params: TP, ctx: FaultContext) -> tuple[TP, ProcessSelector | None]:
+    """Ask ``params.select`` which declared process to act on, now.
+
+    Returns the parameters with that process as a plain ``process`` target (so the rest of
+    the fault — blast radius, revert actions, the lease — works as for a named process) and
+    the selector that chose it; parameters without ``select`` come back unchanged.
+    FaultError when the answer names no declared process (nothing is injected).
+    """
+    selector = getattr(params, "select", None)
+    if not isinstance(selector, ProcessSelector):
+        return params, None
+    name = await run_selector(selector, process_ports(ctx))
+    return params.model_copy(update={"select": None, "process": name}), selector
+
+
+def describe_target(target: str, selector: ProcessSelector | None) -> str:
+    """``valkey2 (chosen by `valkey-cli ...`)`` once chosen; the target text otherwise."""
+    if selector is None:
+        return target
+    return f"{target} (chosen by `{selector.source()}`)"
 
 
 @dataclass(frozen=True)
@@ -196,6 +233,8 @@ def _supervised_pids(ctx: FaultContext) -> dict[int, str]:
 
 def resolve(params: TargetParams, ctx: FaultContext) -> list[Target]:
     """The processes the parameters point at now; FaultError when there is none."""
+    if params.select is not None:
+        raise FaultError(f"{params.target_text()} is chosen only when the fault is applied")
     supervised = _supervised_pids(ctx)
     found: list[Target] = []
     if params.process is not None:
@@ -276,6 +315,9 @@ def preflight_targets(params: TargetParams, ctx: FaultContext) -> None:
     """The static part of the check, for ``Fault.preflight``."""
     if params.pid == 1:
         raise FaultRefused("refused: PID 1 (init) is never a target")
+    if params.select is not None:
+        ctx.require_processes()  # chosen among the declared processes, when applied
+        return
     if params.process is None and not ctx.allowed_process_patterns:
         raise FaultRefused(
             f"refused: target {params.target_text()} is not a supervised process and the suite "

@@ -11,6 +11,10 @@ A fault is a class in its own file under ``faults/``, registered with :func:`reg
         async def apply(self) -> None: ...
         async def revert(self) -> None: ...
 
+``prepare`` (optional) runs right before the lease is written, for what must be decided at
+injection time (a target chosen by a ``select:`` selector); ``apply`` calls it too, so a
+caller that does not is still served. ``choice`` then names what was chosen, for reports.
+
 ``apply`` and ``revert`` are async and idempotent: reverting twice, or reverting a fault
 that was never applied, is harmless. ``revert_actions`` describes the same revert as data
 for the watchdog (see ``safety.actions``); the engine writes it to the lease file before
@@ -68,12 +72,22 @@ class FaultUnsupported(FaultError):
 
 
 class Reference(BaseModel):
-    """A name a fault's parameters point at, checked against the suite when it is loaded."""
+    """A name a fault's parameters point at, checked against the suite when it is loaded.
+
+    ``field`` is the path under the fault, dotted (``select.among.1``: indexes as numbers).
+    A ``host`` reference is a host the fault contacts (a selector's URL): it must be on
+    loopback unless the suite's ``blast_radius.hosts`` lists it.
+    """
 
     model_config = ConfigDict(frozen=True)
-    kind: Literal["proxy", "process"]
+    kind: Literal["proxy", "process", "host"]
     field: str
     name: str
+
+    @property
+    def loc(self) -> tuple[str | int, ...]:
+        """``select.among.1`` → ``("select", "among", 1)``."""
+        return tuple(int(p) if p.isdigit() else p for p in self.field.split("."))
 
 
 class FaultParams(BaseModel):
@@ -171,6 +185,7 @@ class Fault(ABC, Generic[P]):
     kind: ClassVar[str]
     fault_type: ClassVar[FaultType]
     params_model: ClassVar[type[FaultParams]]
+    choice: str | None = None  # what prepare() chose at injection time (a process name)
 
     def __init__(self, params: P, ctx: FaultContext) -> None:
         self.params = params
@@ -178,6 +193,13 @@ class Fault(ABC, Generic[P]):
 
     def preflight(self) -> None:
         """Refuse (raise :class:`FaultRefused`) before the run if the target is not allowed."""
+
+    async def prepare(self) -> None:
+        """Decide what is decided at injection time (a selected target), before the lease.
+
+        Idempotent (decides once per fault instance); ``apply`` calls it as well. Raise
+        :class:`FaultError` when nothing can be chosen: then nothing is injected.
+        """
 
     @abstractmethod
     async def apply(self) -> None:

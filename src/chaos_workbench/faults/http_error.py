@@ -67,4 +67,4 @@ class HttpError(ToxicFault[HttpErrorParams]):
     def describe(self) -> str:
         share = "all" if self.params.probability >= 1 else f"{self.params.probability:.0%} of"
         what = " ".join(x for x in (self.params.method, self.params.path, "requests") if x)
-        return f"HTTP {self.params.status} on {share} {what} via {self.params.proxy}"
+        return f"HTTP {self.params.status} on {share} {what} via {self.params.proxy_text()}"

@@ -55,4 +55,4 @@ class Latency(ToxicFault[LatencyParams]):
 
     def describe(self) -> str:
         jitter = f" ± {self.params.jitter_ms}" if self.params.jitter_ms else ""
-        return f"latency {self.params.latency_ms}{jitter} ms on {self.params.proxy}"
+        return f"latency {self.params.latency_ms}{jitter} ms on {self.params.proxy_text()}"

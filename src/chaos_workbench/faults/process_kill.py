@@ -19,10 +19,13 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from chaos_workbench.faults._select import ProcessSelector
 from chaos_workbench.faults._targets import (
     Target,
     TargetParams,
     check_allowed,
+    choose_target,
+    describe_target,
     parse_signal,
     preflight_targets,
     resolve,
@@ -62,6 +65,16 @@ class ProcessKill(Fault[ProcessKillParams]):
 
     _targets: list[Target] | None = None
     _applied = False
+    _selector: ProcessSelector | None = None
+
+    async def prepare(self) -> None:
+        """With ``select``: choose the process now (before the lease), then check it."""
+        if self.params.select is None:
+            return
+        self.params, self._selector = await choose_target(self.params, self.ctx)
+        self.choice = self.params.process
+        self._targets = None
+        self.preflight()  # e.g. an adopted process chosen, and restart asked: refused
 
     def preflight(self) -> None:
         preflight_targets(self.params, self.ctx)
@@ -85,6 +98,7 @@ class ProcessKill(Fault[ProcessKillParams]):
         return self._targets
 
     async def apply(self) -> None:
+        await self.prepare()
         # Resolved afresh: the pids seen by an earlier revert_actions() may be stale now.
         self._targets = targets = resolve(self.params, self.ctx)
         check_allowed(targets, self.ctx)
@@ -150,7 +164,8 @@ class ProcessKill(Fault[ProcessKillParams]):
         return actions
 
     def describe(self) -> str:
-        return f"{self.params.signal} to {self.params.target_text()}"
+        target = describe_target(self.params.target_text(), self._selector)
+        return f"{self.params.signal} to {target}"
 
 
 def _continue(target: Target, *, group: bool) -> None:

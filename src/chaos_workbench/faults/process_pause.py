@@ -19,11 +19,14 @@ from typing import Literal
 import psutil
 from pydantic import Field
 
+from chaos_workbench.faults._select import ProcessSelector
 from chaos_workbench.faults._targets import (
     SupervisorLike,
     Target,
     TargetParams,
     check_allowed,
+    choose_target,
+    describe_target,
     preflight_targets,
     resolve,
 )
@@ -56,9 +59,21 @@ class ProcessPause(Fault[ProcessPauseParams]):
     _targets: list[Target] | None = None
     _freezer: cg.Cgroup | None = None
     _stopped: list[Target] | None = None
+    _selector: ProcessSelector | None = None
+
+    async def prepare(self) -> None:
+        """With ``select``: choose the process now (before the lease), then check it."""
+        if self.params.select is None:
+            return
+        self.params, self._selector = await choose_target(self.params, self.ctx)
+        self.choice = self.params.process
+        self._targets = None
+        self.preflight()
 
     def preflight(self) -> None:
         preflight_targets(self.params, self.ctx)
+        if self.params.select is not None:
+            return  # the freezer is checked once the process is chosen
         if self.params.method == "freezer" and self._freezer_group() is None:
             raise FaultError(
                 f"no freezer cgroup for {self.params.target_text()} (only supervised processes "
@@ -80,6 +95,7 @@ class ProcessPause(Fault[ProcessPauseParams]):
         return processes.cgroup_paths(name).get("freezer")
 
     async def apply(self) -> None:
+        await self.prepare()
         # Resolved afresh: the pids seen by an earlier revert_actions() may be stale now.
         self._targets = targets = resolve(self.params, self.ctx)
         check_allowed(targets, self.ctx)
@@ -134,7 +150,7 @@ class ProcessPause(Fault[ProcessPauseParams]):
         return actions
 
     def describe(self) -> str:
-        return f"pause {self.params.target_text()}"
+        return f"pause {describe_target(self.params.target_text(), self._selector)}"
 
 
 def _tree(pid: int) -> list[psutil.Process]:

@@ -9,6 +9,10 @@ This module also holds what every toxic-based fault shares (``latency`` and ``ht
 build on it): the common parameters, toxic names unique to one fault instance, a time-to-live
 on every toxic, and apply/revert that add and remove the toxics idempotently.
 
+``proxies: [a, b, c]`` instead of ``proxy: a`` adds the same toxics to each (a partition, or
+a slow link to every peer): all or nothing — when one cannot be added, every toxic already
+added is removed before the error is raised.
+
 Time-to-live: every toxic is added with ``ttl_ms`` so that, if the run crashes and its
 watchdog cannot revert either, the proxy drops the toxic by itself. ``ttl_s`` sets it;
 by default it is ``duration_s`` + 120 s, or 900 s when the hold is not known here. A real
@@ -17,6 +21,7 @@ Toxiproxy ignores the field; there only the lease watchdog reverts after a crash
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from abc import abstractmethod
 from collections.abc import Sequence
@@ -25,7 +30,8 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field, JsonValue, ValidationError, ValidationInfo, field_validator
 
-from chaos_workbench.faults.base import Fault, FaultContext, FaultError, FaultParams, Reference
+from chaos_workbench.faults._proxies import ProxyTargetParams
+from chaos_workbench.faults.base import Fault, FaultContext, FaultError
 from chaos_workbench.faults.registry import register
 from chaos_workbench.host.units import Ratio, Seconds, non_finite_path
 from chaos_workbench.model import FaultType
@@ -39,18 +45,14 @@ DEFAULT_TTL_S = 900.0  # when the hold is unknown: long enough for any sane hold
 StreamChoice = Literal["upstream", "downstream", "both"]
 
 
-class ProxyToxicParams(FaultParams):
-    """Parameters every toxic-based fault takes."""
+class ProxyToxicParams(ProxyTargetParams):
+    """Parameters every toxic-based fault takes (``proxy``, or ``proxies`` at once)."""
 
-    proxy: str = Field(min_length=1, description="Name of the suite's proxy to act on.")
     toxicity: Ratio = Field(default=1.0, description="Share of connections the toxic affects.")
     ttl_s: Seconds | None = Field(
         default=None,
         description="Time-to-live of the toxics on the proxy (safety net after a crash).",
     )
-
-    def references(self) -> Sequence[Reference]:
-        return (Reference(kind="proxy", field="proxy", name=self.proxy),)
 
     def ttl_ms(self) -> int:
         if self.ttl_s is not None:
@@ -79,7 +81,7 @@ P = TypeVar("P", bound=ProxyToxicParams)
 
 
 class ToxicFault(Fault[P]):
-    """A fault made of toxics on one proxy. Subclasses say which in :meth:`plan`."""
+    """A fault made of toxics on one or more proxies. Subclasses say which in :meth:`plan`."""
 
     fault_type: ClassVar[FaultType] = FaultType.NETWORK
 
@@ -88,52 +90,70 @@ class ToxicFault(Fault[P]):
         # Unique per fault instance, fixed before apply so the lease names the toxics, and
         # distinct from a second fault of the same kind on the same proxy.
         self._token = secrets.token_hex(4)
-        self._added: list[ToxicPlan] = []
+        self._added: list[tuple[str, ToxicPlan]] = []
 
     def toxic_name(self, stream: str) -> str:
         return f"cwb_{self.kind}_{stream}_{self._token}"
 
     @abstractmethod
     def plan(self) -> Sequence[ToxicPlan]:
-        """The toxics this fault adds."""
+        """The toxics this fault adds (to each of its proxies)."""
 
     async def apply(self) -> None:
         if self._added:
             return  # applied already: idempotent
         control = self.ctx.require_proxies()
-        for toxic in self.plan():
-            try:
-                await control.add_toxic(
-                    self.params.proxy,
-                    name=toxic.name,
-                    type=toxic.type,
-                    stream=toxic.stream,
-                    toxicity=self.params.toxicity,
-                    attributes=toxic.attributes,
-                    ttl_ms=self.params.ttl_ms(),
-                )
-            except Exception as exc:
-                await self.revert()  # nothing half-applied
-                raise FaultError(
-                    f"cannot add {toxic.type} toxic on proxy {self.params.proxy!r}: {exc}"
-                ) from exc
-            self._added.append(toxic)
+        for proxy in self.params.targets:
+            for toxic in self.plan():
+                try:
+                    await control.add_toxic(
+                        proxy,
+                        name=toxic.name,
+                        type=toxic.type,
+                        stream=toxic.stream,
+                        toxicity=self.params.toxicity,
+                        attributes=toxic.attributes,
+                        ttl_ms=self.params.ttl_ms(),
+                    )
+                except Exception as exc:
+                    # All or nothing: remove what was added on the proxies before this one,
+                    # and on this one (an add whose answer was lost may have taken effect).
+                    done = list(self.params.targets[: self.params.targets.index(proxy)])
+                    left = await self._remove(done)
+                    with contextlib.suppress(Exception):
+                        await self._remove([proxy])
+                    self._added.clear()
+                    raise FaultError(
+                        f"cannot add {toxic.type} toxic on proxy {proxy!r}: {exc}"
+                        + (f"; removed again from {', '.join(done)}" if done else "")
+                        + (f"; could not remove: {'; '.join(left)}" if left else "")
+                    ) from exc
+                self._added.append((proxy, toxic))
+
+    async def _remove(self, proxies: Sequence[str]) -> list[str]:
+        """Remove every planned toxic from ``proxies``; the errors, as text."""
+        control = self.ctx.proxies
+        errors: list[str] = []
+        if control is None:
+            return errors
+        for proxy in proxies:
+            for toxic in self.plan():
+                try:
+                    await control.remove_toxic(proxy, toxic.name)
+                except Exception as exc:  # try every one, then report
+                    errors.append(f"{proxy}/{toxic.name}: {exc}")
+        return errors
 
     async def revert(self) -> None:
         if self.ctx.proxies is None:
             return
         # Remove every planned toxic, not only those known added: an add whose answer was
         # lost may still have taken effect. Removing an absent toxic is not an error.
-        errors: list[str] = []
-        for toxic in self.plan():
-            try:
-                await self.ctx.proxies.remove_toxic(self.params.proxy, toxic.name)
-            except Exception as exc:
-                errors.append(f"{toxic.name}: {exc}")
+        errors = await self._remove(self.params.targets)
         self._added.clear()
         if errors:
             raise FaultError(
-                f"cannot remove toxics on proxy {self.params.proxy!r}: " + "; ".join(errors)
+                f"cannot remove toxics on proxy {self.params.proxy_text()}: " + "; ".join(errors)
             )
 
     def revert_actions(self) -> Sequence[RevertAction]:
@@ -141,7 +161,8 @@ class ToxicFault(Fault[P]):
             return ()
         api_url = self.ctx.proxies.api_url
         return tuple(
-            RemoveToxic(api_url=api_url, proxy=self.params.proxy, toxic=toxic.name)
+            RemoveToxic(api_url=api_url, proxy=proxy, toxic=toxic.name)
+            for proxy in self.params.targets
             for toxic in self.plan()
         )
 
@@ -213,4 +234,4 @@ class AnyToxic(ToxicFault[ToxicParams]):
 
     def describe(self) -> str:
         attrs = ", ".join(f"{k}={v}" for k, v in self.params.attributes.items())
-        return f"{self.params.toxic} toxic ({attrs}) on {self.params.proxy}"
+        return f"{self.params.toxic} toxic ({attrs}) on {self.params.proxy_text()}"

@@ -5,6 +5,7 @@ The processes package owns these models; ``experiments.schema`` composes them in
 
 from __future__ import annotations
 
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -12,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from chaos_workbench.host.names import EnvName, Identifier, OsText
 from chaos_workbench.host.units import Megabytes, Seconds
 
-__all__ = ["ProcessSpec", "ReadinessSpec"]
+__all__ = ["FileSpec", "ProcessSpec", "ReadinessSpec"]
 
 
 class _Spec(BaseModel):
@@ -55,6 +56,26 @@ class ReadinessSpec(_Spec):
         return value
 
 
+class FileSpec(_Spec):
+    """A file written before each start of the process: a configuration it reads.
+
+    ``template`` names a file (relative to the suite file) that the suite loader reads and
+    expands like the suite itself (``${VAR}``, ``${VAR:-default}``, ``$${``) into
+    ``content``; ``content`` may also be given inline. The supervisor writes ``content`` to
+    ``path`` (mode 0644, parent directories created) before every start and restart.
+    """
+
+    path: OsText
+    template: OsText | None = None
+    content: str | None = None
+
+    @model_validator(mode="after")
+    def _template_or_content(self) -> FileSpec:
+        if self.template is None and self.content is None:
+            raise ValueError("give 'template' (a file next to the suite) or 'content'")
+        return self
+
+
 class ProcessSpec(_Spec):
     """A process the workbench may act on: one it starts and supervises, or one by pid file."""
 
@@ -64,7 +85,13 @@ class ProcessSpec(_Spec):
     cwd: OsText | None = None
     env: dict[EnvName, OsText] = Field(default_factory=dict)
     ready: ReadinessSpec = Field(default_factory=ReadinessSpec)
+    files: tuple[FileSpec, ...] = ()
     memory_limit_mb: Megabytes | None = None
+    ports: tuple[Annotated[int, Field(gt=0, le=65535)], ...] = Field(
+        default=(),
+        description="Ports the process listens on besides ready.port (a selector names a "
+        "process by any of them).",
+    )
 
     @model_validator(mode="after")
     def _command_or_pid_file(self) -> ProcessSpec:

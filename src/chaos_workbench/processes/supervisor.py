@@ -202,6 +202,7 @@ class Supervisor(AsyncResource):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(managed.process.pid, signal.SIGKILL)
             await _reap(managed.process)
+        self._write_files(spec)
         self._ensure_cgroups(managed)
         env = self._environment(managed, extra_env)
         argv = wrap_in_cgroups(spec.command, [g.path for g in managed.cgroups.values()], env)
@@ -227,6 +228,27 @@ class Supervisor(AsyncResource):
         await self._wait_ready(managed, log, log_offset)
         managed.last_ready_ms = (time.monotonic_ns() - started_ns) / 1e6
         self._record(managed, with_cmdline=True)  # ready: the wrapper has exec'd the command
+
+    def _write_files(self, spec: ProcessSpec) -> None:
+        """Write the process's ``files`` (its configuration) before it starts."""
+        for number, item in enumerate(spec.files):
+            if item.content is None:
+                raise SupervisorError(
+                    f"process {spec.name!r}: files[{number}].template {item.template} was not "
+                    "rendered (templates are read by the suite loader: load the suite with "
+                    "load_suite, or give 'content')"
+                )
+            path = Path(item.path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                staging = path.with_name(f".{path.name}.tmp{os.getpid()}")
+                staging.write_text(item.content, encoding="utf-8")
+                staging.chmod(0o644)
+                os.replace(staging, path)  # whole or absent, as the process reads it
+            except OSError as exc:
+                raise SupervisorError(
+                    f"process {spec.name!r}: cannot write files[{number}] {path}: {exc}"
+                ) from exc
 
     def _record(self, managed: _Managed, *, with_cmdline: bool) -> None:
         """Record the process in ``run_dir/started``, so a dead run's cleanup stops it too."""
