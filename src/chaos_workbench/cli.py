@@ -142,6 +142,7 @@ def run(
                 hypothesis_frequency_s=hypothesis_frequency,
                 fail_fast=fail_fast,
                 fail_on_method_tolerance=fail_on_method_tolerance,
+                report_path=json_path,  # the cwb extension's report (default: by the journal)
             )
         )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +24,7 @@ EXPERIMENTS = HERE / "experiments"
 class _State:
     def __init__(self) -> None:
         self.broken = False
+        self.broken_until = 0.0  # POST /fix?after_ms=N: still broken for N ms (monotonic)
         self.hits: list[Any] = []
         self.headers: list[dict[str, str]] = []
 
@@ -45,7 +47,7 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         state.headers.append(dict(self.headers))
         if self.path.startswith("/health"):
-            if state.broken:
+            if state.broken or time.monotonic() < state.broken_until:
                 self._send(500, {"status": "broken"})
             else:
                 self._send(200, {"status": "ok", "items": [{"name": "a"}, {"name": "b"}]})
@@ -64,6 +66,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/break":
             state.broken = True
         elif self.path == "/fix":
+            state.broken = False
+        elif self.path.startswith("/fix?after_ms="):
+            state.broken_until = time.monotonic() + float(self.path.split("=", 1)[1]) / 1000
             state.broken = False
         elif self.path == "/hits":
             state.hits.append({"content_type": self.headers.get("Content-Type"), "body": body})

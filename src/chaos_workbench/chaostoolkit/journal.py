@@ -79,9 +79,12 @@ class Journal(BaseModel):
     )
     run: list[ActivityRun] = Field(default_factory=list)
     rollbacks: list[ActivityRun] = Field(default_factory=list)
+    cwb: dict[str, JsonValue] | None = None  # our measurement (the cwb extension), if any
 
     def as_json(self) -> str:
         data = self.model_dump(mode="json", by_alias=True)
+        if data.get("cwb") is None:
+            data.pop("cwb", None)
         for entry in (*data["run"], *data["rollbacks"], *_probes(data)):
             for key in ("exception", "tolerance_met"):
                 if entry.get(key) is None:

@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import JsonValue, TypeAdapter, ValidationError
 
+from chaos_workbench.chaostoolkit.extension import CwbExtension, check_cwb_extension
 from chaos_workbench.chaostoolkit.model import (
     Activity,
     ActivityOrRef,
@@ -64,6 +65,7 @@ class LoadedExperiment:
     configuration: dict[str, JsonValue]
     secrets: dict[str, dict[str, JsonValue]]
     functions: Mapping[tuple[str, str], Callable[..., Any]] = field(default_factory=dict)
+    cwb: CwbExtension | None = None  # the cwb extension: what to measure while it runs
 
     def activity_named(self, name: str) -> Activity | None:
         for _, activity in _activities(self.experiment):
@@ -151,10 +153,11 @@ def load_experiment(path: Path, env: Mapping[str, str] | None = None) -> LoadedE
             loc = _without_tags(tuple(error["loc"]))
             add(loc, str(error["msg"]).removeprefix("Value error, "))
     configuration, secrets, functions = _check_parts(data, env, add)
+    cwb = check_cwb_extension(data, configuration, secrets, add)
     if problems:
         raise SuiteError(problems)
     assert experiment is not None
-    return LoadedExperiment(file, experiment, dict(data), configuration, secrets, functions)
+    return LoadedExperiment(file, experiment, dict(data), configuration, secrets, functions, cwb)
 
 
 _TAGS_AFTER: dict[str, tuple[str, ...]] = {

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +35,7 @@ from chaos_workbench.chaostoolkit.journal import (
     now_iso,
 )
 from chaos_workbench.chaostoolkit.loader import LoadedExperiment
+from chaos_workbench.chaostoolkit.measure import Marks
 from chaos_workbench.chaostoolkit.model import (
     Activity,
     ActivityOrRef,
@@ -97,6 +98,8 @@ class Run:
         self.bridge: ToxiproxyBridge | None = None
         self.stop_during = threading.Event()
         self.lock = threading.Lock()
+        self.marks = Marks()  # when the method and the rollbacks ran (the cwb extension)
+        self.before_method: Callable[[], None] | None = None  # e.g. wait for a baseline
 
     def say(self, message: str) -> None:
         with self.lock:
@@ -126,7 +129,9 @@ class Run:
                 finally:
                     self.stop_during.set()
             with signals_noted(self.say):
+                self.marks.rollbacks_start_ns = time.monotonic_ns()
                 self._rollbacks()
+                self.marks.rollbacks_end_ns = time.monotonic_ns()
                 if journal.status is None:
                     journal.status = "completed"
                 self._leftover()
@@ -225,7 +230,10 @@ class Run:
             self.stop_during.wait(self.options.hypothesis_frequency_s)
 
     def _method(self) -> None:
+        if self.before_method is not None:
+            self.before_method()
         self.say("Method:")
+        self.marks.method_start_ns = time.monotonic_ns()
         background: list[Future[ActivityRun]] = []
         pool = ThreadPoolExecutor(max_workers=max(1, len(self.experiment.method)))
         interrupted = True
@@ -241,6 +249,7 @@ class Run:
             interrupted = False
         finally:
             pool.shutdown(wait=not interrupted, cancel_futures=interrupted)
+            self.marks.method_end_ns = time.monotonic_ns()
 
     def _method_activity(self, activity: Activity) -> ActivityRun:
         run = self._activity(activity)
