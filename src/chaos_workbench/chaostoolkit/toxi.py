@@ -161,7 +161,8 @@ class ToxiproxyBridge:
         elif not url and configuration.get("toxiproxy_port"):
             url = f"http://127.0.0.1:{port}"
         if not url:
-            self._server = self._run(start_proxy_server(workdir=workdir))
+            # No safety net here: the server (and every toxic it holds) dies with this run.
+            self._server = self._run(start_proxy_server(workdir=workdir, exit_with_parent=True))
             url = self._server.api_url
             configuration["toxiproxy_url"] = url
             self.embedded = True

@@ -96,6 +96,15 @@ MaxConnectionsOption = Annotated[
         help="API connections kept open at most (default: a quarter of the descriptor limit).",
     ),
 ]
+ExitWithParentOption = Annotated[
+    int | None,
+    typer.Option(
+        "--exit-with-parent",
+        min=1,
+        help="Stop when process PID (the one that started this server) is gone, so an "
+        "embedded server dies with its owner, even after kill -9.",
+    ),
+]
 PortFileOption = Annotated[
     Path | None,
     typer.Option(
@@ -143,6 +152,7 @@ def serve(
     uvloop: UvloopOption = True,
     read_timeout: ReadTimeoutOption = API_READ_TIMEOUT_S,
     max_api_connections: MaxConnectionsOption = None,
+    exit_with_parent: ExitWithParentOption = None,
 ) -> None:
     """Run the fault proxy server with its Toxiproxy-compatible control API."""
     from chaos_workbench.proxy.config import ConfigError, load_config
@@ -155,7 +165,7 @@ def serve(
             fail(f"invalid config file\n{exc}")
     if seed is None:
         seed = secrets.randbits(32)
-    limits = _ApiLimits(read_timeout, max_api_connections)
+    limits = _ApiLimits(read_timeout, max_api_connections, exit_with_parent)
     _run(_serve(host, port, specs, seed, config, port_file, limits), use_uvloop=uvloop)
 
 
@@ -163,6 +173,7 @@ def serve(
 class _ApiLimits:
     read_timeout_s: float
     max_connections: int | None
+    parent_pid: int | None = None  # stop when this process is gone (--exit-with-parent)
 
 
 async def _serve(
@@ -204,7 +215,7 @@ async def _serve(
                 f"cwb proxy: API on {server.url}, {len(specs)} proxies, seed {seed}",
                 markup=False,
             )
-            await _until_signalled()
+            await _until_signalled(limits.parent_pid)
         finally:
             await server.aclose()
     finally:
@@ -222,16 +233,31 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-async def _until_signalled() -> None:
+async def _until_signalled(parent_pid: int | None = None) -> None:
+    """Until SIGINT/SIGTERM, or until ``parent_pid`` is gone (this process is reparented)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    watch = None if parent_pid is None else asyncio.create_task(_orphaned(parent_pid, stop))
     try:
         await stop.wait()
     finally:
+        if watch is not None:
+            watch.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+async def _orphaned(parent_pid: int, stop: asyncio.Event) -> None:
+    # The kernel reparents an orphan (to init or a subreaper): getppid() then differs. A
+    # check every 0.2 s costs nothing and ends the server within a fraction of a second.
+    while not stop.is_set():
+        if os.getppid() != parent_pid:
+            err.print("cwb proxy: the process that started this server is gone: stopping")
+            stop.set()
+            return
+        await asyncio.sleep(0.2)
 
 
 def _run(coro: Coroutine[Any, Any, T], *, use_uvloop: bool = True) -> T:

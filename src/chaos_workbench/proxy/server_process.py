@@ -72,6 +72,7 @@ async def start_proxy_server(
     ready_timeout_s: float = 15.0,
     python: str = sys.executable,
     workdir: Path | None = None,
+    exit_with_parent: bool = False,
 ) -> ProxyServerHandle:
     """Start ``cwb proxy serve`` as a child in its own session; return once /version answers.
 
@@ -79,6 +80,8 @@ async def start_proxy_server(
     this function reads, so there is no race on picking a free port. The port file lives in
     ``workdir`` (created, and removed by ``aclose``), by default a new temporary directory;
     a run passes one inside its run directory, so nothing outlives a run that is killed.
+    With ``exit_with_parent`` the server also stops by itself when this process is gone
+    (for owners with no watchdog to stop it: Chaos Toolkit runs, pytest sessions).
     """
     if workdir is None:
         workdir = Path(tempfile.mkdtemp(prefix="cwb-proxy-"))
@@ -91,6 +94,8 @@ async def start_proxy_server(
         argv += ["--config", str(config)]
     if seed is not None:
         argv += ["--seed", str(seed)]
+    if exit_with_parent:  # the server stops if this process dies, even by kill -9
+        argv += ["--exit-with-parent", str(os.getpid())]
     log_target: int | Any = asyncio.subprocess.DEVNULL
     log_file = None
     if log_path is not None:

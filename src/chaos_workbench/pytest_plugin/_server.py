@@ -102,6 +102,7 @@ def start_server(host: str, port: int, *, ready_timeout_s: float = 15.0) -> Prox
     port_file, log_path = workdir / "api.port", workdir / "server.log"
     argv = [sys.executable, "-m", "chaos_workbench.proxy.cli", "serve", "--host", host]
     argv += ["--port", str(port), "--port-file", str(port_file)]
+    argv += ["--exit-with-parent", str(os.getpid())]  # a killed pytest leaves no server
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             argv,
