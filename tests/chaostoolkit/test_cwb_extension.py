@@ -118,8 +118,9 @@ def test_a_deviated_run_fails_and_keeps_chaos_toolkits_exit_code(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("measure", ["traffic", "probe"])
 async def test_a_disabled_proxy_is_a_full_outage_and_recovers_after_the_rollback(
-    service: Service, tmp_path: Path
+    service: Service, tmp_path: Path, measure: str
 ) -> None:
     server = await start_proxy_server(workdir=tmp_path / "proxy")
     try:
@@ -150,11 +151,18 @@ async def test_a_disabled_proxy_is_a_full_outage_and_recovers_after_the_rollback
             "extensions": [
                 {
                     "name": "cwb",
-                    "traffic": {
-                        "url": f"http://{proxy.listen}/health",
-                        "rate_per_s": 100,
-                        "timeout_ms": 500,
-                    },
+                    # HTTP traffic through the proxy, or a TCP probe of its listener.
+                    **(
+                        {
+                            "traffic": {
+                                "url": f"http://{proxy.listen}/health",
+                                "rate_per_s": 100,
+                                "timeout_ms": 500,
+                            }
+                        }
+                        if measure == "traffic"
+                        else {"probe": {"kind": "tcp", "address": proxy.listen, "rate_per_s": 50}}
+                    ),
                     "window_ms": WINDOW_MS,
                     "recovery_timeout_s": 10,
                 }
