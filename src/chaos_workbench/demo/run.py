@@ -12,16 +12,16 @@ from __future__ import annotations
 import enum
 import os
 import shutil
-import socket
 import sys
 from collections.abc import Mapping, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+
+from chaos_workbench.host.spawn import free_ports
 
 if TYPE_CHECKING:
     from chaos_workbench.model import RunRecord
@@ -62,21 +62,6 @@ class DemoPorts:
     @classmethod
     def pick(cls) -> DemoPorts:
         return cls(*free_ports(len(fields(cls))))
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports (all bound at once, so never the same twice).
-
-    They are released before the servers bind them; another program could take one in
-    between, which the supervisor then reports as a process that did not become ready.
-    """
-    with ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
-        return ports
 
 
 def demo_env(resilience: Resilience, ports: DemoPorts, data_dir: Path) -> dict[str, str]:

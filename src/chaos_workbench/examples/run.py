@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +29,7 @@ import typer
 from chaos_workbench.engine.errors import RunAborted
 from chaos_workbench.examples.catalog import Example, all_examples, find
 from chaos_workbench.examples.unprivileged import run_as_ids
+from chaos_workbench.host.spawn import free_ports
 
 if TYPE_CHECKING:
     from chaos_workbench.model import RunRecord
@@ -53,17 +52,6 @@ SBIN_DIRS: tuple[str, ...] = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 # Phase durations the suites read as ${CWB_EXAMPLE_*_S} (their own defaults are these).
 PHASES = {"CWB_EXAMPLE_BASELINE_S": "3", "CWB_EXAMPLE_FAULT_S": "6"}
 FAST_PHASES = {"CWB_EXAMPLE_BASELINE_S": "2", "CWB_EXAMPLE_FAULT_S": "4"}
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports (all bound at once, so never the same twice)."""
-    with ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
-        return ports
 
 
 def missing_binaries(example: Example, path: str | None = None) -> dict[str, str]:

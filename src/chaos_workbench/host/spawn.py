@@ -33,6 +33,7 @@ __all__ = [
     "LaunchSpec",
     "cgroup_prefix",
     "die_with_parent",
+    "free_ports",
     "port_open",
     "port_open_async",
     "process_running",
@@ -65,6 +66,21 @@ def wrap_in_cgroups(
 def cgroup_prefix(run_dir: Path) -> str:
     """The name prefix of the cgroups a run's supervisor creates (``cwb-<hash of run_dir>``)."""
     return "cwb-" + hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:8]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (all bound at once, so never the same twice).
+
+    They are released before the servers bind them; another program could take one in
+    between, which the supervisor then reports as a process that did not become ready.
+    """
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
 
 
 def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
