@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -137,3 +138,32 @@ def test_the_wheel_ships_the_examples(tmp_path: Path) -> None:
         for file in example.directory.iterdir():
             if file.is_file():
                 assert f"chaos_workbench/examples/{example.name}/{file.name}" in names
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to nobody needs root")
+def test_the_unprivileged_launcher_leaves_a_working_directory_it_cannot_reach(
+    tmp_path: Path,
+) -> None:
+    """As root in a 0700 checkout (CI, a home directory), the server, run as nobody, must not
+    start in a directory it cannot get back to (HAProxy refuses to start there)."""
+    private = tmp_path / "private"
+    (private / "inner").mkdir(parents=True)
+    private.chmod(0o700)
+    result = subprocess.run(
+        [sys.executable, "-m", "chaos_workbench.examples.unprivileged", "pwd"],
+        cwd=private / "inner",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert result.stdout.strip() == "/"
+    reachable = subprocess.run(
+        [sys.executable, "-m", "chaos_workbench.examples.unprivileged", "pwd"],
+        cwd="/tmp",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert reachable.stdout.strip() == "/tmp"  # a reachable one is kept

@@ -51,6 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.setgroups([])
         os.setgid(gid)
         os.setuid(uid)
+        try:
+            # Reachable by its path? (A directory inside a 0700 home or mktemp -d is not:
+            # "." still works, but HAProxy goes back to it by path, and refuses to start.)
+            os.chdir(os.getcwd())
+        except OSError:
+            os.chdir("/")  # the servers are given absolute paths
     os.execv(program, [program, *args[1:]])
     return 1  # not reached
 
