@@ -65,6 +65,9 @@ class Server:
     process: subprocess.Popen[bytes]
 
 
+sys.path.insert(0, str(Path(__file__).parent))  # for probe_helpers (importlib mode)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[Server]:
     """The demo's own PostgreSQL launcher: one way to run the server, root or not."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import subprocess
 import time
 from pathlib import Path
@@ -11,35 +10,15 @@ from typing import TYPE_CHECKING
 
 import nats
 import pytest
-from pydantic import TypeAdapter, ValidationError
+from probe_helpers import SPEC, collect, errors_of
+from pydantic import ValidationError
 
-from chaos_workbench.probes import ProbeSpec, probe_driver
-from chaos_workbench.traffic.window import ErrorKind, Window
+from chaos_workbench.traffic.window import ErrorKind
 
 if TYPE_CHECKING:
     from conftest import Server
 
 pytestmark = pytest.mark.demo  # real PostgreSQL, Valkey and NATS from the demo extra
-
-SPEC = TypeAdapter(ProbeSpec)
-
-
-async def collect(spec_data: dict[str, object], duration_s: float = 1.0) -> list[Window]:
-    spec = SPEC.validate_python(spec_data)
-    windows = []
-    async with probe_driver(spec, rng=random.Random(3), duration_s=duration_s) as driver:
-        async with asyncio.timeout(duration_s + 10):
-            async for window in driver.windows():
-                windows.append(window)
-    return windows
-
-
-def errors_of(windows: list[Window]) -> dict[ErrorKind, int]:
-    out: dict[ErrorKind, int] = {}
-    for w in windows:
-        for kind, n in w.errors.items():
-            out[kind] = out.get(kind, 0) + n
-    return out
 
 
 async def test_postgres_select_1(postgres_server: Server) -> None:

@@ -9,7 +9,6 @@ package's service is not used). ``.ci/install-system-deps.sh`` installs the pack
 from __future__ import annotations
 
 import asyncio
-import random
 import shutil
 import socket
 import subprocess
@@ -21,19 +20,19 @@ from pathlib import Path
 
 import httpx
 import pytest
+from probe_helpers import SPEC, collect, errors_of
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from chaos_workbench.engine.runner import RunOptions, execute_suite
 from chaos_workbench.experiments.errors import SuiteError
 from chaos_workbench.experiments.loader import parse_suite
 from chaos_workbench.experiments.schema import Suite
 from chaos_workbench.model import ExperimentStatus
-from chaos_workbench.probes import ProbeSpec, PrometheusProbeSpec, probe_driver
+from chaos_workbench.probes import PrometheusProbeSpec
 from chaos_workbench.probes.prometheus import QueryFailed, judge_result
-from chaos_workbench.traffic.window import ErrorKind, Window
+from chaos_workbench.traffic.window import ErrorKind
 
-SPEC = TypeAdapter(ProbeSpec)
 PROMETHEUS = "/usr/bin/prometheus"
 SCRAPE_INTERVAL_S = 0.5
 
@@ -139,24 +138,6 @@ def _wait_value(prom: Prom, value: float, timeout_s: float = 15) -> float:
             return time.monotonic() - started
         time.sleep(0.05)
     raise AssertionError(f"prometheus did not see cwb_test_health == {value} in {timeout_s} s")
-
-
-async def collect(spec_data: dict[str, object], duration_s: float = 1.0) -> list[Window]:
-    spec = SPEC.validate_python(spec_data)
-    windows = []
-    async with probe_driver(spec, rng=random.Random(3), duration_s=duration_s) as driver:
-        async with asyncio.timeout(duration_s + 10):
-            async for window in driver.windows():
-                windows.append(window)
-    return windows
-
-
-def errors_of(windows: list[Window]) -> dict[ErrorKind, int]:
-    out: dict[ErrorKind, int] = {}
-    for w in windows:
-        for kind, n in w.errors.items():
-            out[kind] = out.get(kind, 0) + n
-    return out
 
 
 async def test_the_probe_follows_the_value_within_and_outside_the_threshold(
