@@ -15,12 +15,8 @@ from pydantic import JsonValue
 
 from chaos_workbench.chaostoolkit.journal import Journal, write_journal
 from chaos_workbench.chaostoolkit.loader import LoadedExperiment, load_experiment
-from chaos_workbench.chaostoolkit.measure import (
-    Measurement,
-    journal_entry,
-    measured_result,
-    run_record,
-)
+from chaos_workbench.chaostoolkit.measure import Measurement, measured_result
+from chaos_workbench.chaostoolkit.record import journal_entry, run_record
 from chaos_workbench.chaostoolkit.runner import (
     HYPOTHESIS_STRATEGIES,
     ROLLBACK_STRATEGIES,
