@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import errno
 import importlib
 import itertools
-import os
 import random
-import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
 from chaos_workbench.aio import AsyncResource
-from chaos_workbench.host.address import join_host_port, split_host_port
 from chaos_workbench.proxy._go_json import go_attribute_error
 from chaos_workbench.proxy._names import name_problem
 from chaos_workbench.proxy.errors import (
@@ -32,13 +28,13 @@ from chaos_workbench.proxy.errors import (
     BadRequestBody,
     InvalidStream,
     InvalidToxicType,
-    ListenFailed,
     MissingField,
     ProxyAlreadyExists,
     ProxyNotFound,
     ToxicAlreadyExists,
     ToxicNotFound,
 )
+from chaos_workbench.proxy.listen_address import check_address, probe_listen, resolved_listen
 from chaos_workbench.proxy.listener import ProxyRuntime, ToxicEntry
 from chaos_workbench.proxy.models import (
     ProxyInfo,
@@ -109,7 +105,7 @@ class ProxyManager(AsyncResource):
         if name in self._proxies:
             raise ProxyAlreadyExists()
         if enabled:
-            await _probe_listen(listen)
+            await probe_listen(listen)
         runtime = ProxyRuntime(name, listen, upstream, rng=self.rng, clock=self.clock)
         if enabled:
             await runtime.start()
@@ -143,10 +139,10 @@ class ProxyManager(AsyncResource):
         want_enabled = runtime.enabled if enabled is None else enabled
         moving = new_listen != runtime.listen or new_upstream != runtime.upstream
         if moving and want_enabled:
-            _check_address(new_upstream)
+            check_address(new_upstream)
             # The address this proxy holds now is free once it stops.
             if not (runtime.enabled and new_listen == runtime.listen):
-                await _probe_listen(new_listen)
+                await probe_listen(new_listen)
         if moving:
             was_enabled = runtime.enabled
             old = (runtime.listen, runtime.upstream)
@@ -195,7 +191,7 @@ class ProxyManager(AsyncResource):
         # A running proxy's listen is its bound address ("localhost:80" shows as
         # "127.0.0.1:80"), so an entry is compared by its resolved address, as Toxiproxy's
         # Proxy.Differs does: re-populating an unchanged entry keeps the proxy and its toxics.
-        resolved = {spec.name: await _resolved_listen(spec.listen) for spec in specs}
+        resolved = {spec.name: await resolved_listen(spec.listen) for spec in specs}
         await self._check_listeners(specs, resolved)
         result: builtins.list[ProxyInfo] = []
         for spec in specs:
@@ -300,7 +296,7 @@ class ProxyManager(AsyncResource):
         Entries are applied one by one; without this a bind failure on entry 3 would answer
         500 after entries 1 and 2 were replaced. An address that a replaced, running proxy
         holds now counts as free (it is released first); two entries may not share one.
-        ``resolved`` is each entry's listen address as :func:`_resolved_listen` gives it.
+        ``resolved`` is each entry's listen address as :func:`~chaos_workbench.proxy.listen_address.resolved_listen` gives it.
         """
         changing = [
             s
@@ -318,8 +314,8 @@ class ProxyManager(AsyncResource):
         }
         claimed: set[tuple[str, int]] = set()
         for spec in changing:
-            _check_address(spec.upstream)
-            await _probe_listen(spec.listen, claimed, bind=resolved[spec.name] not in released)
+            check_address(spec.upstream)
+            await probe_listen(spec.listen, claimed, bind=resolved[spec.name] not in released)
 
     def _runtime(self, name: str) -> ProxyRuntime:
         runtime = self._proxies.get(name)
@@ -360,74 +356,3 @@ class ProxyManager(AsyncResource):
             enabled=runtime.enabled,
             toxics=tuple(self._toxic_infos(runtime)),
         )
-
-
-def _check_address(address: str) -> None:
-    """``ListenFailed`` (500, as the runtime would answer) unless ``address`` is host:port."""
-    try:
-        split_host_port(address, allow_empty_host=True)
-    except ValueError as exc:
-        raise ListenFailed(str(exc)) from None
-
-
-async def _resolved_listen(listen: str) -> str:
-    """``listen`` as Go's ``net.ResolveTCPAddr`` prints it: a host name becomes its first
-    address (IPv4 first), an empty host stays empty (":80"). Unresolvable or malformed:
-    unchanged, so it differs from every running proxy and the bind check reports it.
-    """
-    try:
-        host, port = split_host_port(listen, allow_empty_host=True)
-    except ValueError:
-        return listen
-    if not host:
-        return f":{port}"
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
-    except OSError:
-        return listen
-    infos.sort(key=lambda i: i[0] != socket.AF_INET)
-    return join_host_port(str(infos[0][4][0]), port)
-
-
-async def _probe_listen(
-    listen: str, claimed: set[tuple[str, int]] | None = None, *, bind: bool = True
-) -> None:
-    """``ListenFailed`` worded as Go's ``net.Listen`` if ``listen`` cannot be bound now.
-
-    Resolves as :meth:`ProxyRuntime.start` does (empty host: every IPv4 interface; IPv4
-    first) and binds a throwaway socket with ``SO_REUSEADDR``, as the listener does, so a
-    caller can refuse a change before it stops anything. Port 0 always binds. ``claimed``
-    collects the addresses of one request, so two entries cannot take the same one.
-    """
-    try:
-        host, port = split_host_port(listen, allow_empty_host=True)
-    except ValueError as exc:
-        raise ListenFailed(str(exc)) from None
-    if port == 0:
-        return
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            host or "0.0.0.0", port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
-    except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
-        raise ListenFailed(f"listen tcp: lookup {host}: {reason}") from None
-    infos.sort(key=lambda i: i[0] != socket.AF_INET)
-    family, kind, proto, _, address = infos[0]
-    # Go names the resolved address, or ":port" for every interface.
-    shown = join_host_port(str(address[0]), port) if host else f":{port}"
-    key = (str(address[0]), port)
-    try:
-        if claimed is not None and key in claimed:
-            raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
-        if bind:
-            with socket.socket(family, kind, proto) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                probe.bind(address)
-    except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
-        raise ListenFailed(f"listen tcp {shown}: bind: {reason}") from None
-    if claimed is not None:
-        claimed.add(key)
