@@ -38,7 +38,7 @@ from chaos_workbench.chaostoolkit.model import (
 )
 from chaos_workbench.chaostoolkit.providers import find_function
 from chaos_workbench.chaostoolkit.tolerance import check_jsonpath
-from chaos_workbench.chaostoolkit.toxi import PREFIX, native_function
+from chaos_workbench.chaostoolkit.toxi_functions import PREFIX, native_function
 from chaos_workbench.chaostoolkit.values import load_configuration, load_secrets
 from chaos_workbench.experiments.errors import Problem, SuiteError
 from chaos_workbench.experiments.references import loc_to_path

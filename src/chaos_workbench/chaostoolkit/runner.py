@@ -52,8 +52,10 @@ from chaos_workbench.chaostoolkit.providers import (
 )
 from chaos_workbench.chaostoolkit.signals import signals_interrupt, signals_noted
 from chaos_workbench.chaostoolkit.tolerance import within_tolerance
-from chaos_workbench.chaostoolkit.toxi import PREFIX, ToxiproxyBridge
+from chaos_workbench.chaostoolkit.toxi import ToxiproxyBridge
+from chaos_workbench.chaostoolkit.toxi_functions import PREFIX
 from chaos_workbench.chaostoolkit.values import substitute
+from chaos_workbench.safety.cleanup import DEFAULT_RUNS_ROOT
 
 __all__ = ["HYPOTHESIS_STRATEGIES", "ROLLBACK_STRATEGIES", "Run", "RunOptions"]
 
@@ -116,7 +118,9 @@ class Run:
                 try:
                     if any(m.startswith(PREFIX) for m, _ in self._python_modules()):
                         self.bridge = ToxiproxyBridge()
-                        url = self.bridge.connect(self.configuration, None)
+                        url = self.bridge.connect(
+                            self.configuration, None, self.workdir / DEFAULT_RUNS_ROOT
+                        )
                         where = "our embedded proxy server" if self.bridge.embedded else "it"
                         self.say(f"chaostoxi actions act on {url} ({where}), natively")
                     self._hypothesis_and_method()
@@ -308,7 +312,7 @@ class Run:
         suffix = (
             " (until our embedded proxy server stopped at the end of this run)"
             if self.bridge.embedded
-            else ""
+            else f" (removed now by the safety net; its journal: {self.bridge.run_dir})"
         )
         for fault in left:
             self.say(f"Fault left in place, no rollback removed it: {fault}{suffix}")

@@ -16,122 +16,40 @@ environment of later ``process`` activities; an action the API refuses fails wit
 API's message instead of a bare ``AssertionError`` or ``TypeError``.
 
 Every fault these actions leave (a toxic, a disabled proxy) is tracked, so the run can
-name those still in place once the rollbacks are done.
+name those still in place once the rollbacks are done. On a configured (external) API the
+faults outlive this process, so each is also under a lease of the safety net
+(``safety.SafetyNet``, in ``.cwb/runs/<stamp>-chaostoolkit-<random>`` beside the journal)
+written before the API is asked: the watchdog removes them if this run is killed, ``cwb
+cleanup`` after a crash of both, and the end of the run removes those no rollback removed.
+Our embedded server needs none: it dies with the run, and its faults with it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import secrets
 import threading
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Coroutine, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import JsonValue
 
 from chaos_workbench.chaostoolkit.providers import ActivityFailed
+from chaos_workbench.chaostoolkit.toxi_functions import SHORTCUTS, native_function
 from chaos_workbench.proxy.client import ProxyClientError as ProxyError
 from chaos_workbench.proxy.client import ToxiproxyClient
 from chaos_workbench.proxy.server_process import ProxyServerHandle, start_proxy_server
+from chaos_workbench.safety.actions import RemoveToxic, RevertAction, SetProxyEnabled
 
-__all__ = ["PREFIX", "ToxiproxyBridge", "native_function", "uses_toxiproxy"]
+if TYPE_CHECKING:
+    from chaos_workbench.safety.net import Lease, SafetyNet
 
-PREFIX = "chaostoxi."
+__all__ = ["ToxiproxyBridge"]
+
 _T = TypeVar("_T")
-
-
-# -- the extension's signatures (for validation: arguments are bound to these) -------------
-
-
-def create_proxy(
-    proxy_name: str,
-    upstream_host: str,
-    upstream_port: int,
-    listen_host: str = "0.0.0.0",
-    listen_port: int = 0,
-    enabled: bool = True,
-) -> None: ...
-def modify_proxy(
-    proxy_name: str,
-    listen_address: str | None = None,
-    upstream_address: str | None = None,
-    enabled: bool | None = None,
-) -> None: ...
-def disable_proxy(proxy_name: str) -> None: ...
-def enable_proxy(proxy_name: str) -> None: ...
-def delete_proxy(proxy_name: str) -> None: ...
-def reset() -> None: ...
-def proxy_exist(proxy_name: str) -> None: ...
-def get_proxy_attribute(proxy_name: str, attribute: str) -> None: ...
-def delete_toxic(for_proxy: str, toxic_name: str) -> None: ...
-def create_toxic(
-    for_proxy: str,
-    toxic_name: str,
-    toxic_type: str,
-    stream: str = "downstream",
-    toxicity: float = 1.0,
-    attributes: dict[str, Any] | None = None,
-) -> None: ...
-def create_latency_toxic(
-    for_proxy: str, toxic_name: str, latency: int, jitter: int = 0
-) -> None: ...
-def create_bandwith_degradation_toxic(for_proxy: str, toxic_name: str, rate: int) -> None: ...
-def create_slow_connection_close_toxic(for_proxy: str, toxic_name: str, delay: int) -> None: ...
-def create_timeout_toxic(for_proxy: str, toxic_name: str, timeout: int) -> None: ...
-def create_slicer_toxic(
-    for_proxy: str, toxic_name: str, average_size: int, size_variation: int, delay: int
-) -> None: ...
-def create_limiter_toxic(for_proxy: str, toxic_name: str, bytes_limit: int) -> None: ...
-
-
-_MODULES: dict[str, dict[str, Callable[..., None]]] = {
-    "chaostoxi.proxy.actions": {
-        f.__name__: f
-        for f in (create_proxy, modify_proxy, disable_proxy, enable_proxy, delete_proxy, reset)
-    },
-    "chaostoxi.proxy.probes": {f.__name__: f for f in (proxy_exist, get_proxy_attribute)},
-    "chaostoxi.toxic.actions": {
-        f.__name__: f
-        for f in (
-            delete_toxic,
-            create_toxic,
-            create_latency_toxic,
-            create_bandwith_degradation_toxic,
-            create_slow_connection_close_toxic,
-            create_timeout_toxic,
-            create_slicer_toxic,
-            create_limiter_toxic,
-        )
-    },
-}
-# The shortcuts: toxic type and how the extension names its attributes.
-_SHORTCUTS: dict[str, tuple[str, dict[str, str]]] = {
-    "create_latency_toxic": ("latency", {"latency": "latency", "jitter": "jitter"}),
-    "create_bandwith_degradation_toxic": ("bandwidth", {"rate": "rate"}),
-    "create_slow_connection_close_toxic": ("slow_close", {"delay": "delay"}),
-    "create_timeout_toxic": ("timeout", {"timeout": "timeout"}),
-    "create_slicer_toxic": (
-        "slicer",
-        {"average_size": "average_size", "size_variation": "size_variation", "delay": "delay"},
-    ),
-    "create_limiter_toxic": ("limit_data", {"bytes_limit": "bytes"}),
-}
-
-
-def native_function(module: str, func: str) -> Callable[..., None] | str:
-    """The extension's function (its signature), or why there is none."""
-    functions = _MODULES.get(module)
-    if functions is None:
-        return f"unknown chaostoxi module {module!r} (expected one of: {', '.join(_MODULES)})"
-    found = functions.get(func)
-    if found is None:
-        return f"{module} has no function {func!r} (expected one of: {', '.join(functions)})"
-    return found
-
-
-def uses_toxiproxy(modules: list[str]) -> bool:
-    return any(module.startswith(PREFIX) for module in modules)
 
 
 class ToxiproxyBridge:
@@ -147,12 +65,19 @@ class ToxiproxyBridge:
         self.toxics: dict[tuple[str, str], str] = {}  # (proxy, toxic) → type
         self.disabled: set[str] = set()
         self.embedded = False
+        self.run_dir: Path | None = None  # the safety net's, on a configured API
+        self._net: SafetyNet | None = None
+        self._leases: dict[tuple[str, str], Lease] = {}  # (proxy, toxic or "") → its lease
+        self._url = ""
 
     def _run(self, coro: Coroutine[Any, Any, _T]) -> _T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
-    def connect(self, configuration: dict[str, JsonValue], workdir: Path | None) -> str:
-        """Use the configured API, or start our proxy server; returns the API's URL."""
+    def connect(
+        self, configuration: dict[str, JsonValue], workdir: Path | None, runs_root: Path
+    ) -> str:
+        """Use the configured API (its faults leased in a run directory under
+        ``runs_root``), or start our proxy server; returns the API's URL."""
         url = configuration.get("toxiproxy_url")
         host = configuration.get("toxiproxy_host")
         port = configuration.get("toxiproxy_port") or 8474
@@ -166,8 +91,35 @@ class ToxiproxyBridge:
             url = self._server.api_url
             configuration["toxiproxy_url"] = url
             self.embedded = True
-        self._client = self._run(self._make_client(str(url)))
-        return str(url)
+        self._url = str(url)
+        self._client = self._run(self._make_client(self._url))
+        if not self.embedded:
+            stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+            self.run_dir = runs_root / f"{stamp}-chaostoolkit-{secrets.token_hex(2)}"
+            self._net = self._run(self._open_net(self.run_dir))
+        return self._url
+
+    @staticmethod
+    async def _open_net(run_dir: Path) -> SafetyNet:
+        from chaos_workbench.safety.net import SafetyNet  # starts a watchdog: only when needed
+
+        net = SafetyNet(run_dir)
+        await net.__aenter__()
+        return net
+
+    def _lease(self, key: tuple[str, str], action: RevertAction) -> None:
+        """Lease a fault about to be made (fsynced first); a second one on the same key
+        (a toxic made twice, a proxy disabled twice) keeps the first."""
+        if self._net is None or key in self._leases:
+            return
+        what = f"toxic {key[1]!r} on proxy {key[0]!r}" if key[1] else f"proxy {key[0]!r} disabled"
+        self._leases[key] = self._net.lease("chaostoolkit", what, [action])
+
+    def _release(self, proxy: str, toxic: str | None = None) -> None:
+        """The fault is gone: ``toxic`` None releases everything on ``proxy``."""
+        keys = [k for k in self._leases if k[0] == proxy and (toxic is None or k[1] == toxic)]
+        for key in keys:
+            self._leases.pop(key).release()
 
     @staticmethod
     async def _make_client(url: str) -> ToxiproxyClient:
@@ -206,26 +158,8 @@ class ToxiproxyBridge:
         client = self._client
         if client is None:
             raise ActivityFailed("the Toxiproxy API is not connected")
-        if func == "create_proxy":
-            upstream = f"{_env(args['upstream_host'], env)}:{_env(args['upstream_port'], env)}"
-            listen = f"{args['listen_host']}:{args['listen_port']}"
-            made = await client.create_proxy(
-                args["proxy_name"], upstream, listen=listen, enabled=bool(args["enabled"])
-            )
-            self._note_enabled(made.name, made.enabled)
-            _publish_port(made.name, made.listen, configuration, env)
-            return True
-        if func in ("modify_proxy", "disable_proxy", "enable_proxy"):
-            enabled = {"disable_proxy": False, "enable_proxy": True}.get(func, args.get("enabled"))
-            changed = await client.update_proxy(
-                args["proxy_name"],
-                listen=args.get("listen_address"),
-                upstream=args.get("upstream_address"),
-                enabled=enabled,
-            )
-            self._note_enabled(changed.name, changed.enabled)
-            _publish_port(changed.name, changed.listen, configuration, env)
-            return True
+        if func in ("create_proxy", "modify_proxy", "disable_proxy", "enable_proxy"):
+            return await self._change_proxy(client, func, args, configuration, env)
         if func == "delete_proxy":
             try:
                 await client.delete_proxy(args["proxy_name"])
@@ -235,12 +169,15 @@ class ToxiproxyBridge:
                 self.disabled.discard(args["proxy_name"])
                 for key in [k for k in self.toxics if k[0] == args["proxy_name"]]:
                     del self.toxics[key]
+            self._release(args["proxy_name"])
             return None
         if func == "reset":
             await client.reset()
             with self._lock:
                 self.toxics.clear()
                 self.disabled.clear()
+            for proxy in {k[0] for k in self._leases}:
+                self._release(proxy)
             return True
         if func == "proxy_exist":
             proxies = await client.proxies()
@@ -263,8 +200,41 @@ class ToxiproxyBridge:
                 return False
             with self._lock:
                 self.toxics.pop((proxy, name), None)
+            self._release(proxy, name)
             return True
         return await self._create_toxic(func, args)
+
+    async def _change_proxy(
+        self,
+        client: ToxiproxyClient,
+        func: str,
+        args: dict[str, Any],
+        configuration: dict[str, JsonValue],
+        env: dict[str, str],
+    ) -> JsonValue:
+        """create_proxy, modify_proxy, disable_proxy, enable_proxy (a disable is leased)."""
+        name = args["proxy_name"]
+        if func == "create_proxy":
+            enabled: bool | None = bool(args["enabled"])
+        else:
+            enabled = {"disable_proxy": False, "enable_proxy": True}.get(func, args.get("enabled"))
+        if enabled is False:
+            self._lease_disabled(name)  # before the API is asked
+        if func == "create_proxy":
+            upstream = f"{_env(args['upstream_host'], env)}:{_env(args['upstream_port'], env)}"
+            listen = f"{args['listen_host']}:{args['listen_port']}"
+            change = client.create_proxy(name, upstream, listen=listen, enabled=bool(enabled))
+        else:
+            change = client.update_proxy(
+                name,
+                listen=args.get("listen_address"),
+                upstream=args.get("upstream_address"),
+                enabled=enabled,
+            )
+        changed = await self._settled(name, change)
+        self._note_enabled(changed.name, changed.enabled)
+        _publish_port(changed.name, changed.listen, configuration, env)
+        return True
 
     async def _create_toxic(self, func: str, args: dict[str, Any]) -> JsonValue:
         assert self._client is not None
@@ -272,20 +242,42 @@ class ToxiproxyBridge:
             kind, stream = str(args["toxic_type"]), str(args["stream"])
             toxicity, attributes = float(args["toxicity"]), dict(args["attributes"] or {})
         else:
-            kind, names = _SHORTCUTS[func]
+            kind, names = SHORTCUTS[func]
             stream, toxicity = "downstream", 1.0
             attributes = {attr: args[param] for param, attr in names.items()}
-        made = await self._client.create_toxic(
-            args["for_proxy"],
-            type=kind,
-            name=args["toxic_name"],
-            stream=stream,
-            toxicity=toxicity,
-            attributes=attributes,
-        )
+        proxy, name = str(args["for_proxy"]), str(args["toxic_name"])
+        fresh = (proxy, name) not in self._leases
+        self._lease((proxy, name), RemoveToxic(api_url=self._url, proxy=proxy, toxic=name))
+        try:
+            made = await self._client.create_toxic(
+                proxy,
+                type=kind,
+                name=name,
+                stream=stream,
+                toxicity=toxicity,
+                attributes=attributes,
+            )
+        except BaseException:
+            if fresh and (proxy, name) in self._leases:  # refused: nothing to undo
+                self._leases.pop((proxy, name)).release()
+            raise
         with self._lock:
             self.toxics[(args["for_proxy"], made.name)] = made.type
         return bool(made.name == args["toxic_name"])
+
+    def _lease_disabled(self, proxy: str) -> None:
+        self._lease((proxy, ""), SetProxyEnabled(api_url=self._url, proxy=proxy, enabled=True))
+
+    async def _settled(self, proxy: str, change: Coroutine[Any, Any, _T]) -> _T:
+        """Await a change to ``proxy``; if the API refuses it, a lease taken for it and
+        not backed by a fault already made is released."""
+        was_disabled = proxy in self.disabled
+        try:
+            return await change
+        except BaseException:
+            if not was_disabled:
+                self._release(proxy, "")
+            raise
 
     def _note_enabled(self, proxy: str, enabled: bool) -> None:
         with self._lock:
@@ -293,6 +285,8 @@ class ToxiproxyBridge:
                 self.disabled.discard(proxy)
             else:
                 self.disabled.add(proxy)
+        if enabled:
+            self._release(proxy, "")
 
     def leftover(self) -> list[str]:
         """The faults these actions made that are still in place, checked on the server."""
@@ -318,11 +312,17 @@ class ToxiproxyBridge:
         return left
 
     def close(self) -> None:
+        """Remove the leased faults no rollback removed (the safety net's exit), then stop."""
+
         async def shut() -> None:
-            if self._client is not None:
-                await self._client.aclose()
-            if self._server is not None:
-                await self._server.aclose()
+            try:
+                if self._net is not None:
+                    await self._net.aclose()
+            finally:
+                if self._client is not None:
+                    await self._client.aclose()
+                if self._server is not None:
+                    await self._server.aclose()
 
         try:
             self._run(shut())
