@@ -255,3 +255,31 @@ def test_traffic_or_probe_is_required_and_probe_kinds_are_validated(tmp_path: Pa
     assert "extensions[0]: give either traffic or probe" in err, err
     data = json.loads((tmp_path / "none.json").read_text())
     assert data["extensions"] == [{"name": "cwb"}]
+
+
+@pytest.mark.slow
+def test_a_continuous_hypothesis_runs_beside_the_measurement(
+    service: Service, tmp_path: Path
+) -> None:
+    """``continuously``: the hypothesis probes run in a thread during the method while the
+    extension measures; each sees the broken service, and the measurement is unchanged."""
+    experiment = _broken_then_fixed(service)
+    experiment["runtime"] = {"hypothesis": {"strategy": "continuously"}}
+    result = run(
+        write(tmp_path, "continuous.json", experiment),
+        tmp_path,
+        {},
+        hypothesis_frequency_s=0.2,
+    )
+
+    during = result.journal["steady_states"]["during"]
+    # About 1 s of method at one probe every 0.2 s; every one saw the 500s.
+    assert len(during) >= 2, during
+    assert not any(state["steady_state_met"] for state in during)
+    # The hypothesis after the method still finds it broken (the fix is a rollback).
+    assert result.journal["deviated"] is True
+    cwb = result.journal["cwb"]
+    assert cwb["impact"] == "full_outage", result.out
+    assert FIX_DELAY_MS - 50 <= cwb["recovery_time_ms"] <= FIX_DELAY_MS + 400, cwb
+    assert cwb["status"] == "failed"
+    assert "deviated" in cwb["reason"]
