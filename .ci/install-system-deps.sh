@@ -7,6 +7,8 @@
 #               a free loopback port; the package's systemd service is not used)
 #   nginx, haproxy, pgbouncer  the servers of `cwb example` and tests/examples (each run
 #               on free loopback ports in a temporary directory; their services are not used)
+#   etcd-server, etcd-client  etcd and etcdctl for `cwb example etcd-cluster` (members on free
+#               loopback ports in a temporary directory; the package's service is not used)
 # Idempotent and quick when everything is present. Where apt-get is not available (or we are
 # not root and have no sudo), it says so and exits 0: the tests that need a package then skip
 # with a reason that names this script.
@@ -27,6 +29,8 @@ command -v prometheus >/dev/null || missing+=(prometheus)
 for server in nginx haproxy pgbouncer; do
   command -v "$server" >/dev/null || [ -x "/usr/sbin/$server" ] || missing+=("$server")
 done
+command -v etcd >/dev/null || missing+=(etcd-server)
+command -v etcdctl >/dev/null || missing+=(etcd-client)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

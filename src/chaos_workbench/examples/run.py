@@ -21,6 +21,7 @@ import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,7 @@ __all__ = [
     "example_env",
     "free_ports",
     "missing_binaries",
+    "missing_packages",
     "resolve",
     "run_example",
 ]
@@ -63,6 +65,18 @@ def missing_binaries(example: Example, path: str | None = None) -> dict[str, str
         for command, package in example.binaries.items()
         if shutil.which(command, path=search) is None
     }
+
+
+def missing_packages(example: Example) -> dict[str, str]:
+    """The Python distributions the example needs (a server from PyPI, a client library)
+    that are not installed, each with the extra of ours that brings it."""
+    missing = {}
+    for distribution, extra in example.packages.items():
+        try:
+            metadata.distribution(distribution)
+        except metadata.PackageNotFoundError:
+            missing[distribution] = extra
+    return missing
 
 
 def example_env(
@@ -127,6 +141,14 @@ def resolve(name: str, variant: str | None) -> tuple[Example, str]:
             f"apt-get install {packages}",
             exit_code=2,
         )
+    absent = missing_packages(example)
+    if absent:
+        extras = ",".join(sorted(set(absent.values())))
+        raise RunAborted(
+            f"example {name!r} needs the Python package(s) {', '.join(sorted(absent))}; "
+            f"install them with: pip install 'chaos-workbench[{extras}]'",
+            exit_code=2,
+        )
     return example, chosen
 
 
@@ -178,8 +200,10 @@ def _list() -> None:
         typer.echo(f"{example.name:<16} {example.summary}")
         for variant, spec in example.variants.items():
             typer.echo(f"  --variant {variant:<10} {spec.description}")
-        needs = ", ".join(f"{c} (Debian package {p})" for c, p in example.binaries.items())
-        typer.echo(f"  needs: {needs}")
+        needs = [f"{c} (Debian package {p})" for c, p in example.binaries.items()]
+        needs += [f"{d} (pip extra [{e}])" for d, e in example.packages.items()]
+        if needs:
+            typer.echo(f"  needs: {', '.join(needs)}")
 
 
 def example_command(

@@ -7,6 +7,7 @@ a disabled proxy has no time-to-live on the API; after a crash the lease watchdo
 
 ``proxies: [a, b, c]`` disables several at once (a partition): all or nothing — when one
 cannot be disabled, those already disabled are enabled again before the error is raised.
+With ``select``, the proxies in front of the process it names when applied (``_proxies``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import contextlib
 from collections.abc import Sequence
 from typing import Literal
 
-from chaos_workbench.faults._proxies import ProxyTargetParams
+from chaos_workbench.faults._proxies import ProxyTargetParams, choose_proxies
 from chaos_workbench.faults.base import Fault, FaultError, ProxyControl
 from chaos_workbench.faults.registry import register
 from chaos_workbench.model import FaultType
@@ -38,7 +39,13 @@ class Down(Fault[DownParams]):
     fault_type = FaultType.DEPENDENCY_DOWN
     params_model = DownParams
 
+    async def prepare(self) -> None:
+        """With ``select``: choose the proxies now, before the lease is written."""
+        self.params, choice = await choose_proxies(self.params, self.ctx)
+        self.choice = choice or self.choice
+
     async def apply(self) -> None:
+        await self.prepare()
         control = self.ctx.require_proxies()
         done: list[str] = []
         for proxy in self.params.targets:

@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field, JsonValue, ValidationError, ValidationInfo, field_validator
 
-from chaos_workbench.faults._proxies import ProxyTargetParams
+from chaos_workbench.faults._proxies import ProxyTargetParams, choose_proxies
 from chaos_workbench.faults.base import Fault, FaultContext, FaultError
 from chaos_workbench.faults.registry import register
 from chaos_workbench.host.units import Ratio, Seconds, non_finite_path
@@ -99,9 +99,15 @@ class ToxicFault(Fault[P]):
     def plan(self) -> Sequence[ToxicPlan]:
         """The toxics this fault adds (to each of its proxies)."""
 
+    async def prepare(self) -> None:
+        """With ``select``: choose the proxies now, before the lease is written."""
+        self.params, choice = await choose_proxies(self.params, self.ctx)
+        self.choice = choice or self.choice
+
     async def apply(self) -> None:
         if self._added:
             return  # applied already: idempotent
+        await self.prepare()
         control = self.ctx.require_proxies()
         for proxy in self.params.targets:
             for toxic in self.plan():

@@ -1,4 +1,4 @@
-"""Protocol probes: measure PostgreSQL, Valkey/Redis, NATS, a TCP port or a PromQL query.
+"""Protocol probes: PostgreSQL, Valkey/Redis, NATS, a TCP port, a PromQL query or a command.
 
 ``probe_driver(spec, rng=rng)`` builds the prober for ``spec.kind`` and returns a
 :class:`ProbeDriver`, which paces it open-loop and emits the same windows as the HTTP
@@ -11,6 +11,7 @@ import random
 
 from chaos_workbench.probes.base import ProbeDriver, Prober, classify_os_error
 from chaos_workbench.probes.spec import (
+    CommandProbeSpec,
     NatsProbeSpec,
     PostgresProbeSpec,
     ProbeSpec,
@@ -20,6 +21,7 @@ from chaos_workbench.probes.spec import (
 )
 
 __all__ = [
+    "CommandProbeSpec",
     "NatsProbeSpec",
     "PostgresProbeSpec",
     "ProbeDriver",
@@ -52,6 +54,10 @@ def make_prober(spec: ProbeSpec) -> Prober:
         from chaos_workbench.probes.prometheus import PrometheusProber
 
         return PrometheusProber(spec)
+    if isinstance(spec, CommandProbeSpec):
+        from chaos_workbench.probes.command import CommandProber
+
+        return CommandProber(spec)
     from chaos_workbench.probes.tcp import TcpProber
 
     return TcpProber(spec)

@@ -9,6 +9,7 @@ and feeds the same windows. In a suite file::
       - {kind: nats, servers: "nats://127.0.0.1:4222", subject: cwb.probe, mode: publish}
       - {kind: tcp, address: "127.0.0.1:8080"}
       - {kind: prometheus, url: "http://127.0.0.1:9090", query: "up{job='api'}", min: 1}
+      - {kind: command, command: [etcdctl, put, k, v], host: 127.0.0.1}
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chaos_workbench.host.address import split_host_port
-from chaos_workbench.host.names import LabelOrEmpty
+from chaos_workbench.host.names import EnvName, LabelOrEmpty, OsText
 from chaos_workbench.host.units import Milliseconds, PerSecond
 
 __all__ = [
+    "CommandProbeSpec",
     "NatsProbeSpec",
     "PostgresProbeSpec",
     "ProbeSpec",
@@ -130,8 +132,39 @@ class PrometheusProbeSpec(_ProbeBase):
         return "url", urlsplit(self.url).hostname or ""
 
 
+class CommandProbeSpec(_ProbeBase):
+    """A program run once per probe (no shell): success is exit status 0 within ``timeout_ms``.
+
+    For systems best measured by their own client (``etcdctl``, ``kafkacat``...). The
+    workbench cannot see whom a command talks to, so the suite declares it in ``host`` and
+    the loopback rule is checked on that declaration. A program takes far more CPU than a
+    request on an open connection, hence the smaller default ``max_in_flight``.
+    """
+
+    kind: Literal["command"]
+    command: tuple[OsText, ...] = Field(min_length=1)
+    host: str = Field(min_length=1, description="The host the command talks to (declared).")
+    env: dict[EnvName, OsText] = Field(default_factory=dict)
+    max_in_flight: int = Field(default=16, gt=0, le=1_000)
+
+    @field_validator("command")
+    @classmethod
+    def _check_command(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value[0].strip():
+            raise ValueError("the command's program is empty")
+        return value
+
+    def target(self) -> tuple[str, str]:
+        return "host", self.host
+
+
 ProbeSpec = Annotated[
-    PostgresProbeSpec | ValkeyProbeSpec | NatsProbeSpec | TcpProbeSpec | PrometheusProbeSpec,
+    PostgresProbeSpec
+    | ValkeyProbeSpec
+    | NatsProbeSpec
+    | TcpProbeSpec
+    | PrometheusProbeSpec
+    | CommandProbeSpec,
     Field(discriminator="kind"),
 ]
 """Any probe, told apart by ``kind``."""
