@@ -255,6 +255,18 @@ def load_command(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Split the rate over N Dask workers (a local cluster)."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Use a running Dask scheduler, tcp://host:port."),
+    ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option("--allow-host", help="A scheduler host off loopback to allow, repeatable."),
+    ] = None,
 ) -> None:
     """Open-loop HTTP load: latency from the intended send time (no coordinated omission)."""
     err = Console(stderr=True)
@@ -278,6 +290,11 @@ def load_command(
             insecure=insecure,
         )
         check_reachable(spec)
+        if workers is not None or scheduler is not None:  # docs/traffic.md, distributed load
+            _distributed(
+                spec, duration, window_ms, seed, workers, scheduler, allow_host, json_output
+            )
+            return
     except UsageProblem as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -289,3 +306,53 @@ def load_command(
         sys.stdout.write(summary.model_dump_json(indent=2) + "\n")
     else:
         Console().print(summary_table(summary))
+
+
+def _distributed(
+    spec: TrafficSpec,
+    duration_s: float,
+    window_ms: int,
+    seed: int,
+    workers: int | None,
+    scheduler: str | None,
+    allow_host: list[str] | None,
+    json_output: bool,
+) -> None:
+    """``cwb load`` over Dask workers (``traffic.distributed``); its mistakes exit 2."""
+    try:
+        from chaos_workbench.traffic.distributed import DistributedLoadError, check_scheduler
+        from chaos_workbench.traffic.distributed.load import run_distributed_load
+    except ImportError as exc:
+        raise UsageProblem(f"distributed load needs the 'distributed' extra: {exc}") from None
+    if spec.mode == "closed":
+        raise UsageProblem("--workers/--scheduler split an open-loop rate: drop --users")
+    if workers is not None and workers < 1:
+        raise UsageProblem(f"--workers must be at least 1, got {workers}")
+    try:
+        if scheduler is not None:
+            check_scheduler(scheduler, tuple(allow_host or ()))
+        summary = asyncio.run(
+            run_distributed_load(
+                spec,
+                duration_s=duration_s,
+                window_ms=window_ms,
+                seed=seed,
+                workers=workers,
+                scheduler=scheduler,
+                allowed_hosts=tuple(allow_host or ()),
+            )
+        )
+    except DistributedLoadError as exc:
+        raise UsageProblem(str(exc)) from None
+    if json_output:
+        sys.stdout.write(summary.model_dump_json(indent=2) + "\n")
+        return
+    out = Console()
+    out.print(summary_table(summary.load))
+    out.print(f"{summary.shares} shares on {summary.scheduler or 'a local cluster'}")
+    for loss in summary.lost_shares:
+        out.print(
+            f"[yellow]share {loss.share} lost from window {loss.first_missing_window} "
+            f"({loss.worker or 'worker unknown'}): {loss.reason}; its load is missing[/]",
+            highlight=False,
+        )

@@ -77,6 +77,18 @@ class TrafficSpec(_Spec):
     verify_tls: bool = True
     ca_file: OsText | None = None
     requests: tuple[RequestSpec, ...] = Field(default=(RequestSpec(),), min_length=1)
+    workers: int | None = Field(default=None, ge=1, le=256)  # distributed load (traffic.md)
+    scheduler: str | None = None  # tcp://host:port of a running Dask scheduler
+
+    @field_validator("scheduler")
+    @classmethod
+    def _check_scheduler(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "tcp" or not parts.hostname or parts.port is None:
+            raise ValueError(f"expected a Dask scheduler address tcp://host:port, got {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _check_mode(self) -> TrafficSpec:
@@ -84,6 +96,8 @@ class TrafficSpec(_Spec):
             raise ValueError("stages shape an open-loop rate; closed mode uses 'users'")
         if self.mode == "open" and self.users is not None:
             raise ValueError("'users' is for mode: closed (open loop uses rate_per_s)")
+        if self.mode == "closed" and (self.workers is not None or self.scheduler is not None):
+            raise ValueError("workers and scheduler split an open-loop rate; closed mode has none")
         return self
 
     @field_validator("url")

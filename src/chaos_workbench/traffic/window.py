@@ -103,6 +103,7 @@ class Window:
     bytes_received: int = 0  # response bytes (headers and body) read for these requests
     max_send_lag_ms: float = 0.0  # worst delay between intended and actual dispatch
     outcomes: RequestOutcomes | None = field(default=None, compare=False)  # see keep_requests
+    missing_shares: tuple[int, ...] = ()  # distributed load: shares whose worker sent nothing
 
     @property
     def end_ns(self) -> int:
