@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chaos_workbench.host.spawn import LaunchSpec
 
 __all__ = [
+    "DeleteCustomResource",
     "DeletePath",
     "KillProcess",
     "KillTagged",
@@ -104,6 +105,23 @@ class RemoveCgroup(_Action):
     path: str
 
 
+class DeleteCustomResource(_Action):
+    """Delete a Chaos Mesh object this run created and wait until it is gone.
+
+    Only an object carrying the run's labels is deleted (``kube.delete_resource``); one
+    already gone counts as done. The object also ends by its own ``duration``.
+    """
+
+    action: Literal["delete_custom_resource"] = "delete_custom_resource"
+    context: str | None = None  # kubeconfig context (the current one if unset)
+    kubeconfig: str | None = None  # kubeconfig file (kubectl's defaults if unset)
+    plural: str
+    namespace: str
+    name: str
+    run_id: str
+    timeout_s: float = Field(default=60.0, gt=0, le=3600)
+
+
 class StartProcess(LaunchSpec):
     """Start a supervised process again (after a kill) unless it is already running.
 
@@ -127,6 +145,7 @@ RevertAction = Annotated[
     | RemoveCgroup
     | StartProcess
     | KillTagged
-    | ThawCgroup,
+    | ThawCgroup
+    | DeleteCustomResource,
     Field(discriminator="action"),
 ]

@@ -33,6 +33,7 @@ from chaos_workbench.host.spawn import (
     write_pid_file,
 )
 from chaos_workbench.safety.actions import (
+    DeleteCustomResource,
     DeletePath,
     KillProcess,
     KillTagged,
@@ -115,7 +116,18 @@ def _dispatch(action: RevertAction) -> str:
             return f"thawed {action.path}"
         case StartProcess():
             return _start_process(action)
+        case DeleteCustomResource():
+            return _delete_custom_resource(action)
     raise ValueError(f"unknown action {action!r}")
+
+
+def _delete_custom_resource(action: DeleteCustomResource) -> str:
+    from chaos_workbench import kube  # the kubernetes client loads only when a lease needs it
+
+    api = kube.connect(context=action.context, kubeconfig=action.kubeconfig)
+    resources = kube.ChaosResources(api)
+    ref = kube.ResourceRef(plural=action.plural, namespace=action.namespace, name=action.name)
+    return kube.delete_resource(resources, ref, run_id=action.run_id, timeout_s=action.timeout_s)
 
 
 def _remove_toxic(action: RemoveToxic) -> str:
