@@ -94,6 +94,15 @@ def run(
             help="Serve the run's /metrics on 127.0.0.1:PORT while it runs (0: a free port).",
         ),
     ] = None,
+    parallel: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=16,
+            help="Run experiments on N isolated copies of the system at once, beside a "
+            "control copy (0: one after another; default: the suite's 'parallel').",
+        ),
+    ] = None,
     journal_path: Annotated[
         Path,
         typer.Option(help="Chaos Toolkit experiments: where to write its journal."),
@@ -160,6 +169,7 @@ def run(
         only=only or [],
         history_db=None if no_history else history,
         metrics_port=metrics_port,
+        parallel=parallel,
     )
     if fail_under is not None:
         worst = _GRADES.index(fail_under.upper())
@@ -179,6 +189,37 @@ app.command("history")(store_cli.history_command)
 app.command("compare")(store_cli.compare_command)
 app.add_typer(proxy_app, name="proxy")
 app.add_typer(toxic_app, name="toxic")
+
+kube_app = typer.Typer(
+    help="Kubernetes through Chaos Mesh (docs/kubernetes.md).", no_args_is_help=True
+)
+app.add_typer(kube_app, name="kube")
+
+
+@kube_app.command("render")
+def kube_render(
+    suite: Annotated[Path, typer.Argument(help="A suite file with a kubernetes: section.")],
+    run_id: Annotated[str, typer.Option(help="The run id in names and labels.")] = "preview",
+) -> None:
+    """Print the Chaos Mesh objects a Kubernetes suite would create (YAML; no cluster needed)."""
+    from chaos_workbench.chaosmesh import KubeFaultParams, PlannedFault, render_yaml
+    from chaos_workbench.chaosmesh.render import MAX_RUN_ID
+    from chaos_workbench.experiments.loader import load_suite
+    from chaos_workbench.kube.spec import DNS_LABEL
+
+    if len(run_id) > MAX_RUN_ID or not DNS_LABEL.fullmatch(run_id):
+        message = f"lower-case letters, digits and '-', at most {MAX_RUN_ID} characters"
+        raise typer.BadParameter(message, param_hint="--run-id")
+    loaded = load_suite(suite)
+    if loaded.kubernetes is None:
+        raise RunAborted(f"{suite}: not a Kubernetes suite (no kubernetes: section)", exit_code=2)
+    planned = [
+        PlannedFault(e.name, s.fault, s.fault.duration_s or e.fault_s or loaded.defaults.fault_s)
+        for e in loaded.experiments
+        for s in e.schedule
+        if isinstance(s.fault, KubeFaultParams)
+    ]
+    typer.echo(render_yaml(loaded.kubernetes, planned, run_id), nl=False)
 
 
 def main() -> None:

@@ -18,9 +18,15 @@ raises it; this module defines only the root::
     ├── ProxyClientError                     chaos_workbench.proxy: a Toxiproxy API call failed
     │   ├── ProxyApiError                        the server answered with an error status
     │   └── ProxyApiUnreachable                  no answer
+    ├── DistributedLoadError                 chaos_workbench.traffic.distributed: no scheduler,
+    │                                            too few workers, or a scheduler off loopback
     ├── QueryFailed                          chaos_workbench.probes.prometheus: a probe's
     │                                            query failed its threshold (one measurement)
+    ├── CommandFailed                        chaos_workbench.probes.command: a probe's
+    │                                            command exited non-zero (one measurement)
     ├── SafetyError                          chaos_workbench.safety: no watchdog, no faults
+    ├── KubeError                            chaos_workbench.kube: a Kubernetes API call or
+    │                                            a wait for Chaos Mesh failed
     ├── ActivityFailed                       chaos_workbench.chaostoolkit: an experiment's
     │                                            activity failed (recorded in its journal)
     ├── RunError                             chaos_workbench.engine: a run did not complete

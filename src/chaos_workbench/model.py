@@ -15,13 +15,19 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validat
 
 __all__ = [
     "GRADE_THRESHOLDS",
+    "BreakingPoint",
+    "ControlComparison",
     "ExperimentStatus",
+    "FaultInterval",
     "FaultResult",
     "FaultType",
     "ImpactLevel",
     "PhaseStats",
     "ResilienceScore",
     "RunRecord",
+    "SweepOutcome",
+    "SweepPoint",
+    "SweepValue",
     "TimelineEvent",
     "WindowSummary",
     "grade_for",
@@ -152,6 +158,63 @@ class TimelineEvent(_Frozen):
     message: str = ""
 
 
+SweepValue = int | float | str
+"""One value of a swept fault parameter, as written in the suite (200, 0.05, "both")."""
+
+
+class SweepPoint(_Frozen):
+    """Which sweep an experiment was expanded from, and the value it runs.
+
+    A suite's ``sweep:`` becomes one ordinary experiment per value (``db[latency_ms=200]``);
+    this is how each of them, and its result, still knows its sweep.
+    """
+
+    sweep: str  # the experiment's name as written in the suite
+    parameter: str  # the fault's field that varies, e.g. "latency_ms"
+    value: SweepValue
+    index: int = Field(ge=0)  # position in the sweep's values as written
+
+
+class FaultInterval(_Frozen):
+    """When one fault of an experiment was held, on the experiment's clock.
+
+    ``start_ms`` is when its ``apply()`` was called and ``end_ms`` when its revert
+    returned, both from the experiment's start (the origin of the timeline's ``t_s``);
+    ``end_ms`` is None when the revert failed and the lease was left to the watchdog.
+    """
+
+    fault: str  # the fault's kind, e.g. "latency"
+    target: str = ""  # what it acts on: proxies and processes it names, or the chosen target
+    description: str = ""
+    start_ms: float = Field(ge=0)
+    end_ms: float | None = None
+    error: str | None = None  # why it could not be applied or reverted
+
+
+class ControlComparison(_Frozen):
+    """An experiment's fault phase against the control copy over the same interval.
+
+    ``worse_than_control``: the baseline's three tests with the control's windows as the
+    reference; ``control_degraded``: the same tests on the control against its own windows
+    before the interval. ``interference``: the control degraded too (a shared resource, a
+    busy machine). ``trusted`` names the reference relied on, ``explanation`` why
+    (``docs/analysis.md``).
+    """
+
+    interval_s: float = Field(ge=0)
+    experiment_requests: int = Field(ge=0)
+    control_requests: int = Field(ge=0)
+    control_success_ratio: float | None = None
+    control_p99_ms: float | None = None  # the control's, over the same interval
+    worse_than_control: bool | None = None  # None: too few requests to tell
+    worse_than_baseline: bool | None = None
+    control_degraded: bool | None = None
+    interference: bool = False
+    trusted: str = "control"  # "control", "baseline" or "agree"
+    explanation: str = ""
+    findings: tuple[str, ...] = ()
+
+
 class FaultResult(_Frozen):
     """The measured outcome of one experiment: the design sketch's result, with evidence.
 
@@ -182,6 +245,12 @@ class FaultResult(_Frozen):
     timeline: tuple[WindowSummary, ...] = ()
     events: tuple[TimelineEvent, ...] = ()
     measurements_reliable: bool = True  # False when the load driver fell behind its rate
+    copy_name: str | None = None  # parallel runs: the copy it ran on ("copy-2"); else None
+    scope: str | None = None  # "copy" or "host": what the fault reaches (faults.registry)
+    ran_alone: bool | None = None  # True when a host-wide fault ran with no other experiment
+    control: ControlComparison | None = None
+    faults: tuple[FaultInterval, ...] = ()  # each fault's interval (empty in old records)
+    sweep: SweepPoint | None = None  # set when the experiment is one value of a sweep
 
     @property
     def passed(self) -> bool:
@@ -262,6 +331,37 @@ class ResilienceScore(_Frozen):
         )
 
 
+class SweepOutcome(_Frozen):
+    """One value of a sweep and what its experiment showed (``passed`` None: no verdict)."""
+
+    value: SweepValue
+    experiment: str
+    status: ExperimentStatus
+    impact: ImpactLevel
+    passed: bool | None
+    fault_p99_ms: float | None = None
+    fault_success_ratio: float | None = None
+
+
+class BreakingPoint(_Frozen):
+    """Where a sweep stops meeting its experiment's expectations.
+
+    ``tolerated`` is the largest value that still met them and ``breaks_at`` the smallest
+    that did not; either is None when no value was on that side. ``monotone`` is False when
+    a value passed above one that failed (then the pair is the first crossing, and
+    ``summary`` says so plainly). ``analysis/breaking_point.py`` has the rules.
+    """
+
+    sweep: str
+    parameter: str
+    tolerated: SweepValue | None = None
+    breaks_at: SweepValue | None = None
+    reached: bool = False  # some value failed
+    monotone: bool = True
+    summary: str = ""
+    points: tuple[SweepOutcome, ...] = ()
+
+
 class RunRecord(_Frozen):
     """Everything one run produced: the single input of every report and of the history."""
 
@@ -277,6 +377,8 @@ class RunRecord(_Frozen):
     warmup_s: float | None = None  # how long the service took to reach steady state first
     interrupted: bool = False
     notes: tuple[str, ...] = ()
+    parallel: int | None = None  # experiment copies run at once (None: sequential)
+    breaking_points: tuple[BreakingPoint, ...] = ()  # one per sweep (empty in old records)
 
     # The design sketch's report() keys, at the top level of the JSON report too.
     @computed_field  # type: ignore[prop-decorator]

@@ -18,11 +18,15 @@ system (see ``engine/experiment.py``); a suite file and ``cwb run`` do the same.
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from chaos_workbench.engine.runner import RunOptions, execute_suite
+from chaos_workbench.experiments.loader import parse_suite
+from chaos_workbench.experiments.placeholders import CopyPlaces
 from chaos_workbench.experiments.schema import ExperimentSpec, Suite
 from chaos_workbench.model import FaultResult, ResilienceScore, RunRecord
 from chaos_workbench.reports.json_report import report_dict
@@ -30,6 +34,7 @@ from chaos_workbench.reports.json_report import report_dict
 __all__ = ["ChaosWorkbench", "Experiment"]
 
 Experiment = ExperimentSpec
+_PLACEHOLDER = re.compile(r"\$\{(port:[^}]*|copy_dir)\}")
 """One experiment: a fault, how long to hold it, and what the service must show to pass."""
 
 
@@ -83,19 +88,40 @@ class ChaosWorkbench:
         self._experiments.append(spec)
         self._record = None
 
-    def suite(self) -> Suite:
-        """The suite these settings and experiments make (validated)."""
-        return Suite.model_validate({**self._base, "experiments": list(self._experiments)})
+    def suite(self, copy: CopyPlaces | None = None) -> Suite:
+        """The suite these settings and experiments make (validated).
 
-    async def run_all_async(self) -> list[FaultResult]:
-        """Run every experiment in order against the real system."""
-        record = await execute_suite(self.suite(), RunOptions(run_dir=self._run_dir))
+        Settings may use ``${port:NAME}`` and ``${copy_dir}`` (``copy``'s, or fresh ports);
+        they are then expanded like a suite file's (``experiments.placeholders``).
+        """
+        data = {
+            **self._base,
+            "experiments": [
+                # serialize_as_any: each fault with its own kind's fields, not the base's
+                e.model_dump(mode="json", by_alias=True, exclude_none=True, serialize_as_any=True)
+                for e in self._experiments
+            ],
+        }
+        text = json.dumps(data)
+        if not _PLACEHOLDER.search(text):
+            return Suite.model_validate({**self._base, "experiments": list(self._experiments)})
+        return parse_suite(text, file="<ChaosWorkbench>", json_format=True, env={}, copy=copy)
+
+    async def run_all_async(self, parallel: int | None = None) -> list[FaultResult]:
+        """Run every experiment against the real system: in order on one system, or with
+        ``parallel=N`` on N fresh copies of it at a time beside a control copy."""
+        options = RunOptions(run_dir=self._run_dir, parallel=parallel, copy_suite=self.suite)
+        record = await execute_suite(self.suite(), options)
         self._record = record
         return list(record.results)
 
-    def run_all(self) -> list[FaultResult]:
+    def run_all(self, parallel: int | None = None) -> list[FaultResult]:
         """Blocking form of :meth:`run_all_async` (not from inside a running event loop)."""
-        return asyncio.run(self.run_all_async())
+        return asyncio.run(self.run_all_async(parallel))
+
+    def run_parallel(self, copies: int = 4) -> list[FaultResult]:
+        """The design sketch's parallel runner: :meth:`run_all` with ``parallel=copies``."""
+        return self.run_all(parallel=copies)
 
     @property
     def record(self) -> RunRecord:

@@ -18,7 +18,8 @@ from chaos_workbench.model import ImpactLevel
 
 def loaded(tmp_path: Path, mode: Resilience = Resilience.ON) -> tuple[DemoPorts, Suite]:
     ports = DemoPorts.pick()
-    return ports, load_suite(suite_path(), env=demo_env(mode, ports, tmp_path / "data"))
+    env = demo_env(mode, ports, tmp_path / "data")
+    return ports, load_suite(suite_path(), env=env, copy=ports.places(tmp_path / "run"))
 
 
 def test_free_ports_are_distinct_and_bindable() -> None:
@@ -62,7 +63,7 @@ def test_suite_wires_service_through_the_proxies(tmp_path: Path) -> None:
     assert service.memory_limit_mb == 256
     db_command = processes["db"].command
     assert db_command is not None
-    assert str(tmp_path / "data" / "pg") in db_command
+    assert f"{tmp_path / 'data'}/pg-{ports.db}" in db_command  # one data directory per copy
 
 
 def test_suite_runs_the_four_experiments_with_resilience_expectations(tmp_path: Path) -> None:

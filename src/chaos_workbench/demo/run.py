@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from chaos_workbench.experiments.placeholders import CopyPlaces
 from chaos_workbench.host.spawn import free_ports
 
 if TYPE_CHECKING:
@@ -63,9 +64,15 @@ class DemoPorts:
     def pick(cls) -> DemoPorts:
         return cls(*free_ports(len(fields(cls))))
 
+    def places(self, copy_dir: Path) -> CopyPlaces:
+        """These ports as the suite's ``${port:NAME}`` placeholders (NAME: the field's)."""
+        ports = {field.name: getattr(self, field.name) for field in fields(self)}
+        return CopyPlaces(copy_dir, ports=ports)
+
 
 def demo_env(resilience: Resilience, ports: DemoPorts, data_dir: Path) -> dict[str, str]:
-    """The ``${CWB_DEMO_*}`` variables ``suite.yaml`` refers to."""
+    """The ``${CWB_DEMO_*}`` variables ``suite.yaml`` refers to (the ports' are for scripts
+    written before the suite's ``${port:NAME}`` placeholders: ``DemoPorts.places``)."""
     env = {
         "CWB_DEMO_PYTHON": sys.executable,
         "CWB_DEMO_RESILIENCE": resilience.value,
@@ -89,7 +96,7 @@ class DemoRun:
     run_dir: Path
     json_path: Path
     data_dir: Path  # the system's temporary data (PostgreSQL's cluster); removed at the end
-    ports: DemoPorts
+    ports: DemoPorts  # of the system a sequential run starts (copies choose their own)
 
 
 def run_demo(
@@ -101,12 +108,14 @@ def run_demo(
     only: Sequence[str] = (),
     history: bool = True,
     keep_data: bool = False,
+    parallel: int | None = None,
 ) -> DemoRun:
     """Run the demo suite against a freshly started demo system.
 
     ``only`` names the experiments to run (all when empty); ``history=False`` keeps the
     run out of the history database (tests); ``keep_data`` keeps PostgreSQL's data
-    directory after the run (and after a crash) instead of removing it.
+    directory after the run (and after a crash) instead of removing it; ``parallel``
+    runs the experiments on that many copies of the system at once, beside a control.
     """
     from chaos_workbench.engine import run_suite
     from chaos_workbench.engine.runner import default_run_dir
@@ -124,9 +133,16 @@ def run_demo(
     try:
         ports = DemoPorts.pick()
         full_env = {**os.environ, **(env or {}), **demo_env(mode, ports, data_dir)}
+        places = ports.places(run_dir.absolute())
         if history:
             record = run_suite(
-                suite_path(), env=full_env, run_dir=run_dir, json_path=json_path, only=only
+                suite_path(),
+                env=full_env,
+                run_dir=run_dir,
+                json_path=json_path,
+                only=only,
+                parallel=parallel,
+                copy=places,
             )
         else:
             record = run_suite(
@@ -136,6 +152,8 @@ def run_demo(
                 json_path=json_path,
                 only=only,
                 history_db=None,
+                parallel=parallel,
+                copy=places,
             )
         return DemoRun(record, run_dir, json_path, data_dir, ports)
     finally:
@@ -162,11 +180,20 @@ def demo_command(
     keep_data: bool = typer.Option(
         False, "--keep-data", help="Keep PostgreSQL's data directory after the run."
     ),
+    parallel: int | None = typer.Option(
+        None,
+        "--parallel",
+        min=0,
+        max=16,
+        help="Run the experiments on N copies of the demo system at once, beside a control.",
+    ),
 ) -> None:
     """Start the demo system (PostgreSQL, Valkey, NATS, payments, order-service) and run
     the demo suite against it: four real faults, a graded scorecard."""
     typer.echo(f"demo: order-service with --resilience {resilience.value}; suite {suite_path()}")
-    outcome = run_demo(resilience, json_path=json_path, run_dir=run_dir, keep_data=keep_data)
+    outcome = run_demo(
+        resilience, json_path=json_path, run_dir=run_dir, keep_data=keep_data, parallel=parallel
+    )
     typer.echo(f"demo: run directory {outcome.run_dir}")
     typer.echo(f"demo: JSON report {outcome.json_path}")
     if keep_data:

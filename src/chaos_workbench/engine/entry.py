@@ -14,6 +14,7 @@ from chaos_workbench.engine.errors import RunInterrupted
 from chaos_workbench.engine.runner import RunOptions, default_run_dir
 from chaos_workbench.engine.session import run_suite_blocking
 from chaos_workbench.experiments.loader import load_suite
+from chaos_workbench.experiments.placeholders import CopyPlaces
 from chaos_workbench.model import FaultResult, RunRecord
 from chaos_workbench.reports import print_scorecard, write_report
 from chaos_workbench.store import DEFAULT_DB_PATH, RunStore
@@ -49,15 +50,22 @@ def run_suite(
     history_db: Path | None = DEFAULT_DB_PATH,
     console: Console | None = None,
     metrics_port: int | None = None,
+    parallel: int | None = None,
+    copy: CopyPlaces | None = None,
 ) -> RunRecord:
     """Run the suite file at ``path`` for real and report it.
 
+    ``parallel`` overrides the suite's ``parallel`` (experiment copies at once; 0: none);
+    ``copy`` gives the placeholders of a sequential run (default: fresh ports, the run dir).
     Raises ``SuiteError`` (bad file), :class:`RunAborted` (could not start) or
     :class:`RunInterrupted` (stopped by a signal, after reverting; reports still written).
     """
     console = console or Console()
     suite = load_suite(path, env)
     run_dir = run_dir or default_run_dir(suite.service)
+    # A sequential run is one copy, in the run directory; a parallel one reads the suite
+    # again for each copy (its own ports and directory: experiments/placeholders.py).
+    suite = load_suite(path, env, copy=copy or CopyPlaces(run_dir.absolute()))
     on_phase, on_result = _progress(console)
 
     def on_signal(sig: signal.Signals, count: int) -> None:
@@ -82,6 +90,8 @@ def run_suite(
             on_phase=on_phase,
             on_result=on_result,
             metrics_port=metrics_port,
+            parallel=parallel,
+            copy_suite=lambda places: load_suite(path, env, copy=places),
             on_metrics_url=lambda url: console.print(f"metrics: {escape(url)}"),
         ),
         suite_path=str(path),

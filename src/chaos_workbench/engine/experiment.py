@@ -1,20 +1,20 @@
 """One experiment, for real: steady state → inject → hold → revert → recover → verdict.
 
-Traffic runs the whole time; this module only reads the window feed, applies and reverts
-the fault, and turns what was measured into a :class:`~chaos_workbench.model.FaultResult`
-(assembled in ``outcome``). Each phase is one method of :class:`ExperimentRunner`, and
-what a phase learns is written on the experiment's :class:`Trial`. The revert runs
-whatever happens — success, a failed apply, an exception, cancellation (Ctrl-C, SIGTERM)
-— and cannot itself be interrupted half-way.
+Traffic runs the whole time; this module only reads the window feed, has the experiment's
+faults applied and reverted on their schedule (``compound``: one fault, or several with
+their own offsets and durations), and turns what was measured into a
+:class:`~chaos_workbench.model.FaultResult` (assembled in ``outcome``). Each phase is one
+method of :class:`ExperimentRunner`, and what a phase learns is written on the
+experiment's :class:`Trial`. The revert runs whatever happens — success, a failed apply,
+an exception, cancellation (Ctrl-C, SIGTERM) — and cannot itself be interrupted half-way.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from chaos_workbench.analysis.impact import (
     classify_impact,
@@ -24,51 +24,25 @@ from chaos_workbench.analysis.impact import (
 )
 from chaos_workbench.analysis.recovery import first_breaking_ns, recovery_instant_ns
 from chaos_workbench.analysis.significance import assess_change
+from chaos_workbench.engine.compound import (
+    FaultSchedule,
+    HeldFault,
+    LeaseHandle,
+    LeaseKeeper,
+    uncancellable,
+)
 from chaos_workbench.engine.feed import WindowFeed
 from chaos_workbench.engine.journal import Journal
 from chaos_workbench.engine.observers import RunObserver
 from chaos_workbench.engine.outcome import Clock, ResultBuilder, now_ns, reliable
-from chaos_workbench.errors import WorkbenchError
 from chaos_workbench.experiments.schema import ExperimentSpec, Suite
-from chaos_workbench.faults import Fault, FaultContext, FaultUnsupported
+from chaos_workbench.faults import Fault, FaultContext, FaultParams
 from chaos_workbench.faults import registry as fault_registry
 from chaos_workbench.model import ExperimentStatus, FaultResult, ImpactLevel
-from chaos_workbench.safety.actions import RevertAction
 from chaos_workbench.traffic.window import Window, merge_windows, outcomes_of
 
 __all__ = ["ExperimentRunner", "LeaseHandle", "LeaseKeeper", "Trial", "uncancellable"]
-
-
-class LeaseHandle(Protocol):
-    def update(self, actions: Sequence[RevertAction]) -> None: ...
-    def release(self) -> None: ...
-
-
-class LeaseKeeper(Protocol):
-    def lease(
-        self, experiment: str, fault: str, actions: Sequence[RevertAction]
-    ) -> LeaseHandle: ...
-
-
-async def uncancellable(step: Callable[[], Awaitable[None]]) -> None:
-    """Run ``step`` to completion even if the caller is cancelled meanwhile.
-
-    A revert cut in half is worse than a late one: cancellation is deferred until the step
-    has finished, then re-raised.
-    """
-    task = asyncio.ensure_future(step())
-    cancelled = False
-    while True:
-        try:
-            await asyncio.shield(task)
-            break
-        except asyncio.CancelledError:
-            if task.done():
-                break
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError
-    task.result()
+# LeaseHandle, LeaseKeeper and uncancellable live in ``compound``; importable here as before.
 
 
 @dataclass
@@ -76,7 +50,7 @@ class Trial:
     """One experiment in flight: what it runs, for how long, and what each phase found."""
 
     spec: ExperimentSpec
-    fault: Fault[Any]
+    schedule: FaultSchedule
     clock: Clock
     result: ResultBuilder
     baseline_s: float
@@ -84,15 +58,31 @@ class Trial:
     recovery_timeout_s: float
     request_timeout_s: float
     baseline: list[Window] = field(default_factory=list)
-    inject_ns: int = 0  # apply() called
-    injected_ns: int = 0  # apply() returned
-    revert_ns: int = 0  # revert() called
-    revert_end_ns: int = 0  # revert() returned
-    apply_error: str | None = None
-    unsupported: bool = False  # the apply failed for want of a capability of this machine
+    inject_ns: int = 0  # the fault phase began (the first apply() at 0 s)
+    injected_ns: int = 0  # the first apply() returned
+    revert_ns: int = 0  # the fault phase ended: the final revert() called
+    revert_end_ns: int = 0  # the final revert() returned
     revert_error: str | None = None
-    aborted: bool = False  # only an abort while the fault is held counts (not in recovery)
     recovered_ns: int | None = None  # the recovery instant (analysis/recovery.py)
+
+    @property
+    def fault(self) -> Fault[Any]:
+        """The experiment's first fault: the one of a single-fault experiment."""
+        return self.schedule.held[0].fault
+
+    @property
+    def apply_error(self) -> str | None:
+        return self.schedule.apply_error
+
+    @property
+    def unsupported(self) -> bool:
+        """The apply failed for want of a capability of this machine."""
+        return self.schedule.unsupported
+
+    @property
+    def aborted(self) -> bool:
+        """Only an abort while the faults are held counts (not one in recovery)."""
+        return self.schedule.aborted
 
     @property
     def revert_ms(self) -> float:
@@ -130,17 +120,28 @@ class ExperimentRunner:
 
     def _durations(self, spec: ExperimentSpec) -> tuple[float, float, float]:
         d = self.suite.defaults
+        single = spec.fault.duration_s if spec.fault is not None else None
         return (
             spec.baseline_s or d.baseline_s,
-            spec.fault.duration_s or spec.fault_s or d.fault_s,
+            single or spec.fault_s or d.fault_s,
             spec.recovery_timeout_s or d.recovery_timeout_s,
         )
 
     def build_fault(self, spec: ExperimentSpec) -> Fault[Any]:
-        """The fault, told how long it will be held (faults size their time-to-live by it)."""
+        """The first fault, built as the experiment will run it (see ``_held``)."""
+        return self._held(spec)[0].fault
+
+    def _held(self, spec: ExperimentSpec) -> list[HeldFault]:
+        """Each fault with its interval; each is told how long it will be held (faults size
+        their time-to-live by it)."""
         _, fault_s, _ = self._durations(spec)
-        params = spec.fault.model_copy(update={"duration_s": fault_s})
-        return fault_registry.get(spec.fault.type)(params, self.ctx)
+        held = []
+        for item in spec.schedule:
+            end_s = min(item.at_s + (item.fault.duration_s or fault_s), fault_s)
+            params = item.fault.model_copy(update={"duration_s": end_s - item.at_s})
+            fault = fault_registry.get(params.type)(params, self.ctx)
+            held.append(HeldFault(fault, item.at_s, end_s, target=_target(item.fault)))
+        return held
 
     async def run(self, spec: ExperimentSpec) -> FaultResult:
         """Run one experiment; never raises for a fault that misbehaves (only cancellation)."""
@@ -158,16 +159,21 @@ class ExperimentRunner:
 
     def _begin(self, spec: ExperimentSpec) -> Trial:
         baseline_s, fault_s, recovery_timeout_s = self._durations(spec)
-        fault = self.build_fault(spec)
         clock = Clock(start_ns=now_ns())
+        schedule = FaultSchedule(
+            spec.name, self._held(spec), clock, self.journal, self.leases, self.observer
+        )
+        schedule.reverted = self.reverted  # one list for the whole run
+        fault = schedule.held[0].fault
+        described = " + ".join(h.fault.describe() for h in schedule.held)
         self.feed.forget_requests_before(clock.start_ns)  # earlier experiments' detail
-        self.journal.write("experiment_start", experiment=spec.name, fault=fault.describe())
-        self.observer.experiment_started(spec.name, fault.kind, fault.describe())
+        self.journal.write("experiment_start", experiment=spec.name, fault=described)
+        self.observer.experiment_started(spec.name, fault.kind, described)
         return Trial(
             spec=spec,
-            fault=fault,
+            schedule=schedule,
             clock=clock,
-            result=ResultBuilder(spec, fault, clock, self.suite.slo),
+            result=ResultBuilder(spec, fault, clock, self.suite.slo, schedule=schedule),
             baseline_s=baseline_s,
             fault_s=fault_s,
             recovery_timeout_s=recovery_timeout_s,
@@ -196,77 +202,32 @@ class ExperimentRunner:
         )
 
     async def _inject_hold_revert(self, trial: Trial) -> None:
-        """2–4. Apply under a lease, hold (or stop at an abort), and revert whatever happens."""
+        """2–4. Apply each fault under its lease on its schedule, hold (or stop at an
+        abort), and revert every one of them whatever happens."""
         self.abort.clear()
         self.abort_reason.clear()
-        lease: LeaseHandle | None = None
-        trial.inject_ns = trial.injected_ns = trial.clock.mark("inject", trial.fault.describe())
+        schedule = trial.schedule
+        described = " + ".join(h.fault.describe() for h in schedule.held)
+        trial.inject_ns = trial.injected_ns = trial.clock.mark("inject", described)
+        self.on_phase(trial.name, "fault")
         try:
-            lease = await self._inject(trial)
-            await self._hold(trial)
+            await schedule.hold(trial.inject_ns, trial.fault_s, self.abort)
+            if schedule.aborted:
+                trial.clock.mark("aborted", "; ".join(self.abort_reason))
         finally:
-            await self._revert_phase(trial, lease)
+            await self._revert_phase(trial)
+        trial.injected_ns = schedule.first_applied_ns or trial.inject_ns
         if self.stop.is_set():  # stopped by a signal whose cancellation did not arrive
             raise asyncio.CancelledError
 
-    async def _inject(self, trial: Trial) -> LeaseHandle | None:
-        """2. The lease is durable before anything is applied: no lease, no fault."""
-        lease = None
-        try:
-            # A target chosen at injection time is chosen before the lease names it.
-            await trial.fault.prepare()
-            if trial.fault.choice is not None:
-                trial.clock.mark("chosen", f"target chosen: {trial.fault.choice}")
-                self.journal.write(
-                    "target_chosen",
-                    experiment=trial.name,
-                    target=trial.fault.choice,
-                    fault=trial.fault.describe(),
-                )
-            if self.leases is not None:
-                actions = trial.fault.revert_actions()
-                lease = self.leases.lease(trial.name, trial.fault.kind, actions)
-            self.journal.write("inject", experiment=trial.name, fault=trial.fault.describe())
-            self.on_phase(trial.name, "fault")
-            await trial.fault.apply()
-        except WorkbenchError as exc:  # a fault's, a process's or the host's refusal
-            trial.apply_error = str(exc)
-            trial.unsupported = isinstance(exc, FaultUnsupported)
-        except Exception as exc:  # a broken fault fails its experiment, not the suite
-            trial.apply_error = f"{type(exc).__name__}: {exc}"
-        trial.injected_ns = trial.clock.mark("injected")
-        self.observer.applied(
-            trial.name, trial.fault.kind, trial.fault.describe(), trial.apply_error
-        )
-        if lease is not None:
-            lease.update(trial.fault.revert_actions())
-        return lease
-
-    async def _hold(self, trial: Trial) -> None:
-        """3. Keep the fault for its duration, unless a guardrail or the operator aborts."""
-        if trial.apply_error is not None:
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.abort.wait(), trial.fault_s)
-        if self.abort.is_set():
-            trial.aborted = True
-            trial.clock.mark("aborted", "; ".join(self.abort_reason))
-
-    async def _revert_phase(self, trial: Trial, lease: LeaseHandle | None) -> None:
-        """4. Revert (uninterruptibly); release the lease only when the revert worked."""
+    async def _revert_phase(self, trial: Trial) -> None:
+        """4. Revert (uninterruptibly); each lease is released only when its revert worked."""
         self.on_phase(trial.name, "revert")
         trial.revert_ns = trial.clock.mark("revert")
-        trial.revert_error = await self._revert(trial.fault)
-        # Marked before any journaling: recovery and revert_ms count from the revert itself.
-        trial.revert_end_ns = trial.clock.mark("reverted", trial.revert_error or "")
-        self.journal.write("reverted", experiment=trial.name, error=trial.revert_error)
-        self.observer.reverted(
-            trial.name, trial.fault.kind, trial.fault.describe(), trial.revert_error
-        )
-        if trial.revert_error is None:
-            self.reverted.append(f"{trial.name}: {trial.fault.describe()}")
-        if lease is not None and trial.revert_error is None:
-            lease.release()
+        trial.revert_error, returned_ns = await trial.schedule.revert_all()
+        # At the instant the last revert returned: recovery and revert_ms count from the
+        # revert itself, not from the lease and journal bookkeeping after it.
+        trial.revert_end_ns = trial.clock.mark("reverted", trial.revert_error or "", returned_ns)
 
     def _not_run_here(self, trial: Trial) -> FaultResult:
         """The machine lacks what the fault needs: nothing was injected, nothing to judge."""
@@ -382,19 +343,6 @@ class ExperimentRunner:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    async def _revert(self, fault: Fault[Any]) -> str | None:
-        """Revert to completion, whatever is cancelled meanwhile; the error, if any."""
-        error: list[str] = []
-
-        async def step() -> None:
-            try:
-                await fault.revert()
-            except Exception as exc:  # reported, and the lease stays for the watchdog
-                error.append(f"{type(exc).__name__}: {exc}")
-
-        await uncancellable(step)
-        return error[0] if error else None
-
     async def _await_recovery(self, trial: Trial) -> float | None:
         """Watch the windows after the revert until the recovery instant, or the timeout.
 
@@ -430,6 +378,11 @@ class ExperimentRunner:
             return await asyncio.wait_for(watch(), max(remaining_s, 1.0))
         except TimeoutError:
             return None
+
+
+def _target(params: FaultParams) -> str:
+    """What a fault acts on, for its interval in the report: the names it references."""
+    return ", ".join(dict.fromkeys(ref.name for ref in params.references()))
 
 
 def _steady_state_reason(steady: Window, suite: Suite) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from chaos_workbench.analysis.impact import window_holds_slo
 from chaos_workbench.analysis.spec import Slo
@@ -17,6 +17,7 @@ from chaos_workbench.experiments.schema import ExperimentSpec
 from chaos_workbench.faults import Fault
 from chaos_workbench.model import (
     ExperimentStatus,
+    FaultInterval,
     FaultResult,
     ImpactLevel,
     PhaseStats,
@@ -90,14 +91,28 @@ def timeline(
     return tuple(out)
 
 
+class Intervals(Protocol):
+    """Where a result finds each fault's interval (``compound.FaultSchedule``)."""
+
+    @property
+    def compound(self) -> bool: ...
+
+    def intervals(self) -> tuple[FaultInterval, ...]: ...
+
+
 @dataclass
 class ResultBuilder:
-    """What every result of one experiment shares: its spec, fault, clock and SLO."""
+    """What every result of one experiment shares: its spec, fault, clock and SLO.
+
+    ``fault`` is the experiment's first fault; ``schedule``, when given, has every fault's
+    interval (a compound experiment is described as all of its faults).
+    """
 
     spec: ExperimentSpec
     fault: Fault[Any]
     clock: Clock
     slo: Slo
+    schedule: Intervals | None = None
 
     def expectation(self) -> str:
         expect = self.spec.expect
@@ -125,10 +140,14 @@ class ResultBuilder:
         if self.fault.choice is not None:  # chosen at injection time: say which
             chosen = f"target chosen at injection: {self.fault.choice}"
             reason = f"{reason} ({chosen})" if reason else chosen
+        intervals = () if self.schedule is None else self.schedule.intervals()
+        details = self.fault.describe()
+        if self.schedule is not None and self.schedule.compound:
+            details = " + ".join(i.description for i in intervals) or details
         return FaultResult(
             name=self.spec.name,
             fault_type=self.fault.fault_type,
-            description=self.spec.description or self.fault.describe(),
+            description=self.spec.description or details,
             status=status,
             recovered=recovery_ms is not None,
             impact=impact,
@@ -136,7 +155,7 @@ class ResultBuilder:
             revert_ms=None if revert_ms is None else round(revert_ms, 1),
             disruption_ms=disruption_ms,
             reason=reason,
-            details=self.fault.describe(),
+            details=details,
             weight=self.spec.weight,
             phases=phases,
             findings=tuple(findings),
@@ -144,4 +163,6 @@ class ResultBuilder:
             timeline=timeline(windows, self.clock.start_ns, phase_marks, self.slo),
             events=tuple(self.clock.events),
             measurements_reliable=reliable,
+            faults=intervals,
+            sweep=self.spec.sweep_of,
         )

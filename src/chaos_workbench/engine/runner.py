@@ -16,6 +16,10 @@ order they run (torn down in reverse, whatever happens):
    the system is back before anything else is injected);
 7. build the record, also when the run was cut short.
 
+Steps 1–5 are ``engine/copies.py``'s. With ``parallel: N`` (or ``--parallel N``) steps 1–6
+run once per experiment instead, each on a fresh copy of the system, beside a control copy
+(``engine/scheduler.py``).
+
 Around them, the run's observers (``engine.observers``): its ``/metrics`` when asked for
 (``metrics_port``) and its OpenTelemetry spans when the ``otel`` extra is installed.
 """
@@ -33,25 +37,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from chaos_workbench.analysis.breaking_point import breaking_points
+from chaos_workbench.engine.copies import measure, open_system, preflight, private_dir, settle
 from chaos_workbench.engine.errors import RunAborted
 from chaos_workbench.engine.experiment import ExperimentRunner
 from chaos_workbench.engine.feed import FeedClosed, WindowFeed
 from chaos_workbench.engine.guardrails import GuardrailWatch
 from chaos_workbench.engine.journal import Journal
 from chaos_workbench.engine.observers import Observers, RunObserver
-from chaos_workbench.engine.proxies import open_proxies
-from chaos_workbench.engine.warmup import WarmupFailed, warm_up
+from chaos_workbench.experiments.placeholders import CopyPlaces
 from chaos_workbench.experiments.schema import ExperimentSpec, Suite
-from chaos_workbench.faults import FaultContext, FaultError
-from chaos_workbench.faults import registry as fault_registry
+from chaos_workbench.faults import FaultContext
 from chaos_workbench.host.names import safe_file_name
-from chaos_workbench.host.private import UnsafePath, make_private_dir
 from chaos_workbench.model import ExperimentStatus, FaultResult, ResilienceScore, RunRecord
-from chaos_workbench.probes import ProbeDriver, probe_driver
-from chaos_workbench.processes.supervisor import Supervisor
 from chaos_workbench.safety.net import SafetyNet
-from chaos_workbench.safety.policy import DeclaredProcess, RevertPolicy
-from chaos_workbench.traffic.driver import LoadDriver
 
 __all__ = ["RunAborted", "RunOptions", "default_run_dir", "execute_suite"]
 
@@ -73,6 +72,10 @@ class RunOptions:
     metrics_port: int | None = None  # serve the run's /metrics on 127.0.0.1 (0: any free port)
     on_metrics_url: Callable[[str], None] = lambda url: None  # told where, once serving
     tracer_provider: Any | None = None  # an OpenTelemetry TracerProvider (engine/tracing.py)
+    parallel: int | None = None  # experiment copies at once (None: the suite's `parallel`)
+    # The suite read again with one copy's placeholders (experiments/placeholders.py);
+    # without it every copy runs the suite as given (fine when it names no fixed port).
+    copy_suite: Callable[[CopyPlaces], Suite] | None = None
 
 
 def default_run_dir(service: str) -> Path:
@@ -96,6 +99,8 @@ class _Run:
     results: list[FaultResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     runner: ExperimentRunner | None = None
+    reverted: list[str] = field(default_factory=list)  # "experiment: fault", every copy's
+    ports_taken: set[int] = field(default_factory=set)  # by every copy of a parallel run
     cut_short: bool = False
     measured_since_ns: int = 0  # when the load driver started
     warmup_s: float | None = None
@@ -104,6 +109,12 @@ class _Run:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
+
+    @property
+    def parallel(self) -> int:
+        """Experiment copies at once; 0 runs them one after another on one system."""
+        given = self.options.parallel
+        return self.suite.parallel if given is None else given
 
 
 async def execute_suite(
@@ -167,33 +178,31 @@ async def _execute(
     suite = run.suite
     try:
         async with contextlib.AsyncExitStack() as stack:
-            safety = await stack.enter_async_context(
-                SafetyNet(run.run_dir, policy=_revert_policy(suite, run.options))
-            )
-            proxies, proxy_pid = None, None
-            if suite.proxies:
-                proxies, proxy_pid = await open_proxies(
-                    suite, stack, seed=run.seed, run_dir=run.run_dir, notes=run.notes
+            if run.parallel:
+                from chaos_workbench.engine.scheduler import run_in_copies
+
+                await run_in_copies(run, stack)
+            else:
+                safety, ctx = await open_system(
+                    stack,
+                    suite,
+                    run_dir=run.run_dir,
+                    env=run.options.env,
+                    seed=run.seed,
+                    rng=run.rng,
+                    notes=run.notes,
                 )
-            supervisor = await _start_processes(run, stack)
-            ctx = FaultContext(
-                run_dir=run.run_dir,
-                rng=run.rng,
-                proxies=proxies,
-                processes=supervisor if suite.processes else None,
-                allowed_paths=tuple(Path(p) for p in suite.blast_radius.paths),
-                allowed_process_patterns=suite.blast_radius.process_patterns,
-                protected_pids=tuple(pid for pid in (safety.watchdog_pid, proxy_pid) if pid),
-            )
-            _preflight(run.experiments, ctx)
-            feed = await _measure(run, stack)
-            await _warm_up(run, feed)
-            run.runner = _experiment_runner(run, feed, ctx, safety)
-            await _watch_guardrails(run, stack, feed, run.runner)
-            await _run_experiments(run, run.runner)
+                preflight(run.experiments, ctx)
+                feed = await _measure(run, stack)
+                run.warmup_s = await settle(
+                    suite, feed, run.journal, since_ns=run.measured_since_ns
+                )
+                run.runner = _experiment_runner(run, feed, ctx, safety)
+                await _watch_guardrails(run, stack, feed, run.runner)
+                await _run_experiments(run, run.runner)
     except asyncio.CancelledError:
         run.cut_short = True
-        undone = run.runner.reverted if run.runner is not None else []
+        undone = run.runner.reverted if run.runner is not None else run.reverted
         run.notes.append(
             "interrupted; reverted before stopping: " + ("; ".join(undone) or "nothing was applied")
         )
@@ -211,37 +220,13 @@ def _prepare(suite: Suite, options: RunOptions) -> _Run:
     """The run directory, the seed and the journal; which experiments to run."""
     experiments = _selected(suite, options.only)
     run_dir = options.run_dir or default_run_dir(suite.service)
-    try:  # 0700 and ours: its leases are instructions the watchdog and cleanup carry out
-        make_private_dir(run_dir)
-    except UnsafePath as exc:
-        raise RunAborted(
-            f"the run directory cannot be used: {exc}; choose another --run-dir",
-            exit_code=2,
-        ) from exc
+    private_dir(run_dir)  # 0700 and ours: the watchdog and cleanup carry out its leases
     seed = options.seed if options.seed is not None else suite.seed
     if seed is None:
         seed = secrets.randbelow(2**32)
     journal = Journal(run_dir / "journal.jsonl")
     journal.write("run_start", service=suite.service, seed=seed, run_dir=str(run_dir))
     return _Run(suite, options, experiments, run_dir, seed, journal)
-
-
-def _revert_policy(suite: Suite, options: RunOptions) -> RevertPolicy:
-    """What the run's reverts may touch (``safety.policy``), from the suite as loaded."""
-    return RevertPolicy(
-        allowed_paths=tuple(str(p) for p in suite.blast_radius.paths),
-        proxy_api=suite.proxy_api,
-        processes=tuple(
-            DeclaredProcess(
-                name=p.name,
-                command=p.command,
-                cwd=p.cwd,
-                env={**options.env, **p.env},  # as Supervisor.launch_spec builds it
-            )
-            for p in suite.processes
-            if p.command is not None
-        ),
-    )
 
 
 def _selected(suite: Suite, only: Sequence[str]) -> tuple[ExperimentSpec, ...]:
@@ -254,47 +239,9 @@ def _selected(suite: Suite, only: Sequence[str]) -> tuple[ExperimentSpec, ...]:
     return tuple(e for e in suite.experiments if e.name in only)
 
 
-async def _start_processes(run: _Run, stack: contextlib.AsyncExitStack) -> Supervisor:
-    """3. Start the suite's processes (stopped when the run ends, whatever happens)."""
-    supervisor = Supervisor(run.suite.processes, run_dir=run.run_dir, env=dict(run.options.env))
-    stack.push_async_callback(supervisor.aclose)
-    try:
-        await supervisor.start_all()
-    except Exception as exc:
-        raise RunAborted(f"could not start the suite's processes: {exc}") from exc
-    return supervisor
-
-
-def _preflight(experiments: Sequence[ExperimentSpec], ctx: FaultContext) -> None:
-    """4. Every fault checks its target before anything is injected; refusals end the run."""
-    refusals = []
-    for spec in experiments:
-        try:
-            fault_registry.get(spec.fault.type)(spec.fault, ctx).preflight()
-        except FaultError as exc:
-            refusals.append(f"experiment {spec.name!r}: {exc}")
-    if refusals:
-        raise RunAborted(
-            "refused before anything was injected: " + "; ".join(refusals), exit_code=2
-        )
-
-
 async def _measure(run: _Run, stack: contextlib.AsyncExitStack) -> WindowFeed:
     """5. The load driver (or the protocol probe) and the feed of its windows."""
-    suite, window_ms = run.suite, run.suite.defaults.window_ms
-    if suite.traffic is not None:
-        driver: LoadDriver | ProbeDriver = LoadDriver(
-            suite.traffic, window_ms=window_ms, rng=run.rng
-        )
-    else:
-        assert suite.probe is not None, "a suite has traffic or a probe (schema-enforced)"
-        driver = probe_driver(suite.probe, window_ms=window_ms, rng=run.rng)
-    driver.keep_requests = True  # recovery is found request by request (analysis/recovery)
-    run.measured_since_ns = time.monotonic_ns()
-    await stack.enter_async_context(driver)
-    feed = WindowFeed(driver.windows())
-    feed.start()
-    stack.push_async_callback(feed.aclose)
+    feed, run.measured_since_ns = await measure(run.suite, stack, rng=run.rng)
     if run.observers.wants_windows:
         task = asyncio.create_task(_pass_windows(feed, run.observers), name="cwb-observe")
         stack.push_async_callback(_cancel, task)
@@ -310,23 +257,6 @@ async def _pass_windows(feed: WindowFeed, observers: RunObserver) -> None:
 async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-
-
-async def _warm_up(run: _Run, feed: WindowFeed) -> None:
-    """5b. Wait for steady state before the first experiment (``defaults.warmup_timeout_s``)."""
-    defaults = run.suite.defaults
-    try:
-        run.warmup_s = await warm_up(
-            feed,
-            run.suite.slo,
-            stable_windows=defaults.stable_windows,
-            timeout_s=defaults.warmup_timeout_s,
-            since_ns=run.measured_since_ns,
-        )
-    except WarmupFailed as exc:
-        run.journal.write("warmup", steady=False, reason=str(exc))
-        raise
-    run.journal.write("warmup", steady=True, warmup_s=round(run.warmup_s, 3))
 
 
 def _experiment_runner(
@@ -406,4 +336,6 @@ def _record(run: _Run, suite_path: Path | None, duration_s: float) -> RunRecord:
         warmup_s=None if run.warmup_s is None else round(run.warmup_s, 3),
         interrupted=run.cut_short,
         notes=tuple(run.notes),
+        parallel=run.parallel or None,
+        breaking_points=breaking_points(run.results),
     )

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from chaos_workbench.experiments.placeholders import is_placeholder
 from chaos_workbench.limits import (
     MAX_DEPTH,
     MAX_SUITE_BYTES,
@@ -101,7 +102,7 @@ def expand_env(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
             errors.append("'${' without a closing '}'")
             return whole
         name, sep, default = match.group(1).partition(":-")
-        if not _NAME.fullmatch(name):
+        if not _NAME.fullmatch(name) and not is_placeholder(name):
             errors.append(f"malformed variable reference {whole!r}")
             return whole
         value = env.get(name)

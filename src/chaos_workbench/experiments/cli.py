@@ -19,7 +19,7 @@ import typer
 
 from chaos_workbench.experiments.errors import SuiteError
 from chaos_workbench.experiments.loader import load_suite
-from chaos_workbench.experiments.schema import Suite
+from chaos_workbench.experiments.schema import ScheduledFault, Suite
 from chaos_workbench.faults import registry as fault_registry
 
 __all__ = ["app", "suite_json_schema", "validate_files"]
@@ -54,6 +54,7 @@ def suite_json_schema() -> dict[str, Any]:
     schema = Suite.model_json_schema(mode="validation")
     defs: dict[str, Any] = schema.setdefault("$defs", {})
     variants: list[dict[str, Any]] = []
+    scheduled: list[dict[str, Any]] = []
     for kind, fault in fault_registry.all_kinds().items():
         sub = fault.params_model.model_json_schema(
             mode="validation", ref_template="#/$defs/{model}"
@@ -68,12 +69,24 @@ def suite_json_schema() -> dict[str, Any]:
         key = "Fault_" + re.sub(r"[^A-Za-z0-9_]", "_", kind)
         defs[key] = sub
         variants.append({"$ref": f"#/$defs/{key}"})
+        # A `faults:` item is the same mapping with `at_s` beside the fault's own keys.
+        at_s = ScheduledFault.model_json_schema()["properties"]["at_s"]
+        timed = {**sub, "properties": {**sub["properties"], "at_s": at_s}}
+        defs[key + "_scheduled"] = timed
+        scheduled.append({"$ref": f"#/$defs/{key}_scheduled"})
     experiment = defs["ExperimentSpec"]["properties"]
     if variants:
         experiment["fault"] = {
             "oneOf": variants,
             "description": "The fault to inject; 'type' names its kind.",
         }
+        experiment["faults"] = {
+            **experiment["faults"],
+            "items": {"oneOf": scheduled},
+            "description": "Several faults held together, each with an optional at_s.",
+        }
+        if not _referenced(schema, "#/$defs/ScheduledFault"):
+            defs.pop("ScheduledFault", None)
         if not _referenced(schema, "#/$defs/FaultParams"):
             defs.pop("FaultParams", None)
     return {"$schema": SCHEMA_DIALECT, "title": "Chaos Workbench suite", **schema}

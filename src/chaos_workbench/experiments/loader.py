@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from chaos_workbench.chaosmesh.dispatch import kube_fault_models
 from chaos_workbench.experiments._source import (
     Document,
     Loc,
@@ -33,18 +34,28 @@ from chaos_workbench.experiments._source import (
     parse_yaml,
 )
 from chaos_workbench.experiments.errors import Problem, SuiteError
+from chaos_workbench.experiments.placeholders import CopyEnv, CopyPlaces
 from chaos_workbench.experiments.references import (
     DEFER_REFERENCES,
     SuiteOutline,
     loc_to_path,
     reference_problems,
+    scheduled_references,
 )
-from chaos_workbench.experiments.schema import BlastRadius, FaultField, Suite
+from chaos_workbench.experiments.schema import (
+    BlastRadius,
+    FaultField,
+    ScheduledFault,
+    Suite,
+    with_offset,
+)
+from chaos_workbench.experiments.sweep import raw_faults
 from chaos_workbench.faults import FaultParams, Reference
 from chaos_workbench.faults import registry as fault_registry
 from chaos_workbench.host.address import split_host_port
 from chaos_workbench.limits import MAX_SUITE_BYTES
 from chaos_workbench.probes.spec import (
+    CommandProbeSpec,
     NatsProbeSpec,
     PostgresProbeSpec,
     ProbeSpec,
@@ -56,17 +67,26 @@ from chaos_workbench.probes.spec import (
 __all__ = ["load_suite", "parse_suite"]
 
 _CONTEXT = {DEFER_REFERENCES: True}
+DEFAULT_COPY_DIR = Path(".cwb") / "copy"  # ${copy_dir} of a suite loaded outside a run
 _FAULT_ADAPTER: TypeAdapter[FaultParams] = TypeAdapter(FaultField)
 AnyProbeSpec = (
-    PostgresProbeSpec | ValkeyProbeSpec | NatsProbeSpec | TcpProbeSpec | PrometheusProbeSpec
+    PostgresProbeSpec
+    | ValkeyProbeSpec
+    | NatsProbeSpec
+    | TcpProbeSpec
+    | PrometheusProbeSpec
+    | CommandProbeSpec
 )
 _PROBE_ADAPTER: TypeAdapter[AnyProbeSpec] = TypeAdapter(ProbeSpec)
 # pydantic prefixes messages raised from validators; the path already says where.
 _PREFIXES = ("Value error, ", "Assertion failed, ")
 
 
-def load_suite(path: Path, env: Mapping[str, str] | None = None) -> Suite:
+def load_suite(
+    path: Path, env: Mapping[str, str] | None = None, *, copy: CopyPlaces | None = None
+) -> Suite:
     """Read, expand ``${VAR}`` (from ``env``, default ``os.environ``) and validate a suite.
+    ``${port:NAME}``/``${copy_dir}`` are ``copy``'s (default: fresh ports, ``.cwb/copy``).
 
     ``.json`` files are read as JSON, anything else as YAML. Raises :class:`SuiteError`
     listing every problem with its line.
@@ -83,7 +103,8 @@ def load_suite(path: Path, env: Mapping[str, str] | None = None) -> Suite:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise SuiteError([Problem(file=file, message=f"cannot read: {reason}")]) from None
-    return parse_suite(text, file=file, json_format=Path(path).suffix.lower() == ".json", env=env)
+    is_json = Path(path).suffix.lower() == ".json"
+    return parse_suite(text, file=file, json_format=is_json, env=env, copy=copy)
 
 
 def parse_suite(
@@ -92,9 +113,10 @@ def parse_suite(
     file: str = "<suite>",
     json_format: bool = False,
     env: Mapping[str, str] | None = None,
+    copy: CopyPlaces | None = None,
 ) -> Suite:
     """Validate suite text as :func:`load_suite` does; ``file`` names it in problems."""
-    env = os.environ if env is None else env
+    env = CopyEnv(os.environ if env is None else env, copy or CopyPlaces(DEFAULT_COPY_DIR))
     if len(text) > MAX_SUITE_BYTES:  # characters: at least as many bytes
         raise SuiteError([_too_large(file)])
     text = text.removeprefix("\ufeff")
@@ -126,7 +148,7 @@ def parse_suite(
     if problems:
         raise SuiteError(problems)
     assert suite is not None  # no problems means validation succeeded
-    return suite
+    return suite.expand_sweeps()  # after the checks: their indexes are the file's
 
 
 def _render_templates(doc: Document, file: str, env: Mapping[str, str]) -> list[Problem]:
@@ -227,12 +249,17 @@ def _model_at(loc: Loc, data: object) -> type[BaseModel] | None:
     node = data
     for part in (*loc, None):
         annotation = _unwrap(annotation)
+        scheduled = annotation is ScheduledFault  # a faults: item: a fault mapping plus at_s
+        if scheduled:
+            annotation = FaultParams
         if isinstance(annotation, type) and issubclass(annotation, FaultParams):
             kind = node.get("type") if isinstance(node, dict) else None
             try:
-                annotation = fault_registry.params_model(kind) if isinstance(kind, str) else None
+                annotation = _fault_model(kind, data) if isinstance(kind, str) else None
             except KeyError:
                 return None
+            if scheduled and annotation is not None:
+                annotation = with_offset(annotation)
         if part is None:
             break
         node = _child(node, part)
@@ -247,6 +274,13 @@ def _model_at(loc: Loc, data: object) -> type[BaseModel] | None:
     return (
         annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
     )
+
+
+def _fault_model(kind: str, data: object) -> type[BaseModel]:
+    """The parameters of fault ``kind``: a Kubernetes suite's own (``chaosmesh``), or local."""
+    if isinstance(data, dict) and data.get("kubernetes") is not None:
+        return kube_fault_models()[kind]
+    return fault_registry.params_model(kind)
 
 
 def _field_by_key(model: type[BaseModel], key: str | int) -> Any:
@@ -354,11 +388,16 @@ def _is_address(text: str) -> bool:
 
 
 def _refs(item: dict[str, object], incomplete: set[str | None]) -> tuple[Reference, ...]:
-    try:
-        fault = _FAULT_ADAPTER.validate_python(item.get("fault"), context=_CONTEXT)
-    except ValidationError:
-        return ()
-    return tuple(r for r in fault.references() if r.kind not in incomplete)
+    """The references of the faults that validate (``fault`` or each of ``faults``)."""
+    raws, compound = raw_faults(item)
+    faults: list[FaultParams | None] = []
+    for value in raws:
+        try:
+            faults.append(_FAULT_ADAPTER.validate_python(value, context=_CONTEXT))
+        except ValidationError:
+            faults.append(None)
+    refs = scheduled_references(faults, compound)
+    return tuple(r for r in refs if r.kind not in incomplete)
 
 
 def _probe_target(raw: object) -> tuple[str, str] | None:

@@ -8,11 +8,12 @@ the loader can run them on a file whose other parts are invalid and report every
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from chaos_workbench.faults.base import Reference
+from chaos_workbench.faults.base import FaultParams, Reference
 from chaos_workbench.host.address import host_is_loopback, split_host_port
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ __all__ = [
     "SuiteOutline",
     "loc_to_path",
     "reference_problems",
+    "scheduled_references",
 ]
 
 
@@ -76,7 +78,8 @@ class SuiteOutline:
             processes=tuple((i, p.name) for i, p in enumerate(suite.processes)),
             upstreams=tuple((i, p.upstream) for i, p in enumerate(suite.proxies)),
             experiments=tuple(
-                (i, e.name, tuple(e.fault.references())) for i, e in enumerate(suite.experiments)
+                (i, e.name, scheduled_references([s.fault for s in e.schedule], e.fault is None))
+                for i, e in enumerate(suite.experiments)
             ),
             traffic_url=suite.traffic.url if suite.traffic is not None else None,
             probe_target=suite.probe.target() if suite.probe is not None else None,
@@ -92,6 +95,19 @@ class SuiteOutline:
             ),
             allowed_hosts=frozenset(suite.blast_radius.hosts),
         )
+
+
+def scheduled_references(
+    faults: Sequence[FaultParams | None], compound: bool
+) -> tuple[Reference, ...]:
+    """The references of an experiment's faults, their fields under ``fault.`` or, for a
+    compound experiment, ``faults.N.`` (None: a fault that did not validate)."""
+    return tuple(
+        ref.model_copy(update={"field": f"{f'faults.{n}' if compound else 'fault'}.{ref.field}"})
+        for n, params in enumerate(faults)
+        if params is not None
+        for ref in params.references()
+    )
 
 
 def reference_problems(outline: SuiteOutline) -> list[ReferenceProblem]:
@@ -144,7 +160,7 @@ def _reference_problem(
     outline: SuiteOutline, names: dict[str, set[str]], index: int, ref: Reference
 ) -> ReferenceProblem | None:
     """What is wrong with one reference of experiment ``index``'s fault, if anything."""
-    loc: Loc = ("experiments", index, "fault", *ref.loc)
+    loc: Loc = ("experiments", index, *ref.loc)  # ref.field starts "fault." or "faults.N."
     if ref.kind == "host":  # a host the fault contacts (a selector's URL)
         allowed = outline.allowed_hosts
         if allowed is None or host_is_loopback(ref.name) or ref.name in allowed:

@@ -14,7 +14,9 @@ import jinja2
 from markupsafe import Markup
 
 from chaos_workbench._version import __version__
-from chaos_workbench.model import FaultResult, RunRecord
+from chaos_workbench.model import BreakingPoint, FaultResult, RunRecord
+from chaos_workbench.reports._compound import interval_text, outcome_text, pair_text
+from chaos_workbench.reports._control import control_lines, parallel_text
 from chaos_workbench.reports._format import (
     disruption_text,
     fault_label,
@@ -27,6 +29,7 @@ from chaos_workbench.reports._format import (
     warmup_text,
 )
 from chaos_workbench.reports.svg import timeline_svg
+from chaos_workbench.reports.sweep_svg import breaking_point_svg
 
 __all__ = ["to_html"]
 
@@ -46,6 +49,12 @@ def _template() -> jinja2.Template:
         score_line=score_line,
         verdict_text=verdict_text,
         svg=_svg,
+        control_lines=control_lines,
+        parallel_text=parallel_text,
+        sweep_svg=_sweep_svg,
+        interval_text=interval_text,
+        outcome_text=outcome_text,
+        pair_text=pair_text,
         ms=_ms,
     )
     return env.from_string(source)
@@ -53,6 +62,10 @@ def _template() -> jinja2.Template:
 
 def _svg(result: FaultResult) -> Markup:
     return Markup(timeline_svg(result))  # built with every text escaped (see svg.py)
+
+
+def _sweep_svg(point: BreakingPoint) -> Markup:
+    return Markup(breaking_point_svg(point))  # built with every text escaped (sweep_svg.py)
 
 
 def _ms(value: float | None) -> str:

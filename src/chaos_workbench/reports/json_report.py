@@ -57,6 +57,8 @@ def report_dict(record: RunRecord) -> dict[str, Any]:
         "score": None if score is None else score.model_dump(mode="json"),
         "warmup_s": record.warmup_s,
         "interrupted": record.interrupted,
+        "parallel": record.parallel,
+        "breaking_points": [p.model_dump(mode="json") for p in record.breaking_points],
         "results": [
             {
                 "name": r.name,
@@ -72,6 +74,10 @@ def report_dict(record: RunRecord) -> dict[str, Any]:
                 "reason": r.reason,
                 "expectation": r.expectation,
                 "weight": r.weight,
+                "copy": r.copy_name,
+                "control": None if r.control is None else r.control.model_dump(mode="json"),
+                "faults": [i.model_dump(mode="json") for i in r.faults],
+                "sweep": None if r.sweep is None else r.sweep.model_dump(mode="json"),
             }
             for r in record.results
         ],

@@ -10,6 +10,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from chaos_workbench.model import ExperimentStatus, FaultResult, RunRecord
+from chaos_workbench.reports._compound import interval_lines, outcome_text, pair_text
+from chaos_workbench.reports._control import control_lines
 from chaos_workbench.reports._format import (
     disruption_text,
     fault_label,
@@ -53,8 +55,12 @@ def to_junit_xml(record: RunRecord) -> str:
     values = {"run_id": record.run_id, "seed": str(record.seed)}
     if record.warmup_s is not None:
         values["warmup_s"] = f"{record.warmup_s:g}"
+    if record.parallel:
+        values["parallel"] = str(record.parallel)
     if record.score is not None:
         values |= {"grade": record.score.grade, "score": f"{record.score.recovery_rate:g}"}
+    for point in record.breaking_points:  # each sweep value is its own test case below
+        values[f"breaking_point.{point.sweep}"] = f"{point.parameter}: {pair_text(point)}"
     for name, value in values.items():
         ET.SubElement(properties, "property", {"name": name, "value": value})
     for result in record.results:
@@ -81,8 +87,17 @@ def to_junit_xml(record: RunRecord) -> str:
             f"revert: {revert_text(result)}",
             f"disruption: {disruption_text(result)}",
             *([f"expected: {result.expectation}"] if result.expectation else []),
+            *interval_lines(result),
             *result.findings,
+            *(f"control: {line}" for line in control_lines(result)),
         ]
         ET.SubElement(case, "system-out").text = "\n".join(out)
+    if record.breaking_points:
+        ET.SubElement(suite, "system-out").text = "\n".join(
+            f"breaking point of {p.sweep}: {p.summary} ("
+            + "; ".join(outcome_text(o) for o in p.points)
+            + ")"
+            for p in record.breaking_points
+        )
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

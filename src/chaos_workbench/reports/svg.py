@@ -3,7 +3,8 @@
 Two panels share the time axis: success ratio per window (dots red where the window broke
 the SLO) and p99 latency per window. Phases are shaded bands (baseline, fault, recovery);
 events (inject, revert, recovered, ...) are labelled vertical lines. Empty windows leave a
-gap in the lines rather than a fake zero.
+gap in the lines rather than a fake zero. Each fault of a compound experiment is a bar
+between the panels over the interval it was held.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def timeline_svg(result: FaultResult) -> str:
     _series(chart, windows, step_s, p99_top, p99_max, lambda w: w.p99_ms, "#6c3483")
     _time_axis(chart, p99_top + PANEL_H)
     _events(chart, result)
+    _fault_intervals(chart, result)
     body = "".join(chart.parts)
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="{WIDTH}" '
@@ -181,6 +183,24 @@ def _time_axis(chart: _Chart, y: float) -> None:
         x = chart.x(t)
         chart.add(f'<line x1="{_fmt(x)}" y1="{y}" x2="{_fmt(x)}" y2="{y + 4}" stroke="#999"/>')
         chart.text(x, y + 16, f"{t:g} s", text_anchor="middle", fill="#333")
+
+
+def _fault_intervals(chart: _Chart, result: FaultResult) -> None:
+    """A bar per fault of a compound experiment, in the gap between the two panels (three
+    rows, cycled: the gap holds no more)."""
+    if len(result.faults) < 2:
+        return
+    for index, interval in enumerate(result.faults):
+        end_s = chart.t_max_s if interval.end_ms is None else interval.end_ms / 1e3
+        x0, x1 = chart.x(interval.start_ms / 1e3), chart.x(end_s)
+        y = TOP + PANEL_H + 3 + 6 * (index % 3)
+        title = f"fault {index + 1}: {interval.description or interval.fault}"
+        title += f", {interval.start_ms / 1e3:.2f}–{end_s:.2f} s"
+        chart.add(
+            f'<rect class="fault-interval" x="{_fmt(x0)}" y="{_fmt(y)}" '
+            f'width="{_fmt(max(x1 - x0, 1.0))}" height="4" fill="#c0392b" opacity="0.7">'
+            f"<title>{escape(title)}</title></rect>"
+        )
 
 
 def _events(chart: _Chart, result: FaultResult) -> None:

@@ -16,6 +16,8 @@ from rich.table import Table
 from rich.text import Text
 
 from chaos_workbench.model import ExperimentStatus, FaultResult, RunRecord
+from chaos_workbench.reports._compound import interval_lines, pair_text
+from chaos_workbench.reports._control import control_lines, parallel_text
 from chaos_workbench.reports._format import (
     disruption_text,
     fault_label,
@@ -56,8 +58,17 @@ def scorecard(record: RunRecord) -> Group:
         lines.append(Text(warmup, style="dim"))
     if record.interrupted:
         lines.append(Text("The run was interrupted: not every experiment ran.", "yellow"))
+    parallel = parallel_text(record)
+    if parallel is not None:
+        lines.append(Text(parallel, style="dim"))
     for result in record.results:
         lines.append(_reason(result))
+        lines.extend(Text(f"    {line}", style="dim") for line in control_lines(result))
+        lines.extend(Text(f"    {line}", style="dim") for line in interval_lines(result))
+    for point in record.breaking_points:  # one per sweep
+        heading = Text(f"Breaking point of {point.sweep} ({point.parameter}): ", style="bold")
+        heading.append(pair_text(point), style="bold red" if point.reached else "bold green")
+        lines.append(heading.append(f". {point.summary}", style=""))
     lines.extend(Text(note, style="dim") for note in record.notes)
     return Group(*lines)
 
