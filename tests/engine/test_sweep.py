@@ -153,3 +153,29 @@ def test_every_report_format_states_the_breaking_point(sweep_run: SweepRun) -> N
 
     markdown = (tmp / "r.md").read_text()
     assert "| db-latency | latency_ms | 200 / 400 |" in markdown
+
+
+def test_only_with_a_sweeps_name_selects_every_value() -> None:
+    from chaos_workbench.engine.errors import RunAborted
+    from chaos_workbench.engine.runner import _selected
+    from chaos_workbench.experiments.loader import parse_suite
+
+    suite = parse_suite(
+        "service: s\n"
+        "traffic: {url: 'http://127.0.0.1:1/'}\n"
+        "proxies: [{name: db, listen: '127.0.0.1:2', upstream: '127.0.0.1:3'}]\n"
+        "experiments:\n"
+        "  - {name: slow-db, fault: {type: latency, proxy: db, latency_ms: 1},"
+        " sweep: {latency_ms: [100, 200]}}\n"
+        "  - {name: down, fault: {type: down, proxy: db}}\n"
+    )
+    assert [e.name for e in _selected(suite, ["slow-db"])] == [
+        "slow-db[latency_ms=100]",
+        "slow-db[latency_ms=200]",
+    ]
+    assert [e.name for e in _selected(suite, ["slow-db[latency_ms=200]", "down"])] == [
+        "slow-db[latency_ms=200]",
+        "down",
+    ]
+    with pytest.raises(RunAborted, match="no experiment named slow"):
+        _selected(suite, ["slow"])

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import random
 import secrets
 import time
@@ -183,6 +184,12 @@ async def _execute(
 
                 await run_in_copies(run, stack)
             else:
+                # scipy.stats takes ~1 s to import: in a thread while the system starts, not
+                # in the first verdict on the event loop, where it would stall the traffic.
+                statistics = asyncio.create_task(
+                    asyncio.to_thread(importlib.import_module, "scipy.stats")
+                )
+                stack.push_async_callback(_settled, statistics)
                 safety, ctx = await open_system(
                     stack,
                     suite,
@@ -193,6 +200,7 @@ async def _execute(
                     notes=run.notes,
                 )
                 preflight(run.experiments, ctx)
+                await statistics
                 feed = await _measure(run, stack)
                 run.warmup_s = await settle(
                     suite, feed, run.journal, since_ns=run.measured_since_ns
@@ -230,13 +238,18 @@ def _prepare(suite: Suite, options: RunOptions) -> _Run:
 
 
 def _selected(suite: Suite, only: Sequence[str]) -> tuple[ExperimentSpec, ...]:
+    """``--only``: experiments by name; a sweep's name (as written) selects all its values."""
     if not only:
         return suite.experiments
-    known = {e.name for e in suite.experiments}
+
+    def names(e: ExperimentSpec) -> set[str]:
+        return {e.name} | ({e.sweep_of.sweep} if e.sweep_of is not None else set())
+
+    known = set().union(*(names(e) for e in suite.experiments))
     unknown = [n for n in only if n not in known]
     if unknown:
         raise RunAborted(f"no experiment named {', '.join(unknown)} in the suite", exit_code=2)
-    return tuple(e for e in suite.experiments if e.name in only)
+    return tuple(e for e in suite.experiments if names(e) & set(only))
 
 
 async def _measure(run: _Run, stack: contextlib.AsyncExitStack) -> WindowFeed:
@@ -252,6 +265,11 @@ async def _pass_windows(feed: WindowFeed, observers: RunObserver) -> None:
     """The feed's windows to the observers, from a task of their own (off the hot path)."""
     async for window in feed.windows_after(0):
         observers.window(window)
+
+
+async def _settled(task: asyncio.Task[object]) -> None:
+    """Wait for ``task`` (a thread cannot be cancelled); its error was or will be seen."""
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
