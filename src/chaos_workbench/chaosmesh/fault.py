@@ -20,6 +20,7 @@ from typing import ClassVar
 
 from chaos_workbench.chaosmesh.render import render, resource_ref, run_id_for
 from chaos_workbench.chaosmesh.spec import KubeFaultParams
+from chaos_workbench.faults import registry as fault_registry
 from chaos_workbench.faults.base import Fault, FaultContext, FaultError
 from chaos_workbench.kube.client import ChaosResources, KubeError, ResourceRef, connect
 from chaos_workbench.kube.spec import KubernetesSpec
@@ -35,7 +36,7 @@ class ChaosMeshFault(Fault[KubeFaultParams]):
     """Any fault of a Kubernetes suite (the params say which Chaos Mesh kind)."""
 
     kind: ClassVar[str] = "chaos_mesh"
-    fault_type: ClassVar[FaultType] = FaultType.NETWORK  # see :attr:`effective_type`
+    fault_type: ClassVar[FaultType] = FaultType.NETWORK  # see :attr:`reported_type`
     params_model: ClassVar[type[KubeFaultParams]] = KubeFaultParams
 
     def __init__(
@@ -58,8 +59,10 @@ class ChaosMeshFault(Fault[KubeFaultParams]):
         self._created = False
 
     @property
-    def effective_type(self) -> FaultType:
-        return self.params.fault_type
+    def reported_type(self) -> FaultType:
+        """The category of the local fault of the same ``type`` (a ``latency`` is latency
+        here too), so results compare across machines and clusters."""
+        return fault_registry.get(self.params.type).fault_type
 
     @property
     def ref(self) -> ResourceRef:

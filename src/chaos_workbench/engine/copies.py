@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaos_workbench.engine.errors import RunAborted
+from chaos_workbench.engine.faults import make_fault
 from chaos_workbench.engine.feed import WindowFeed
 from chaos_workbench.engine.journal import Journal
 from chaos_workbench.engine.proxies import open_proxies
 from chaos_workbench.engine.warmup import WarmupFailed, warm_up
 from chaos_workbench.experiments.schema import ExperimentSpec, Suite
 from chaos_workbench.faults import FaultContext, FaultError
-from chaos_workbench.faults import registry as fault_registry
 from chaos_workbench.host.private import UnsafePath, make_private_dir
 from chaos_workbench.probes import ProbeDriver, probe_driver
 from chaos_workbench.processes.supervisor import Supervisor
@@ -108,13 +108,13 @@ async def open_system(
     return safety, ctx
 
 
-def preflight(experiments: Sequence[ExperimentSpec], ctx: FaultContext) -> None:
+def preflight(experiments: Sequence[ExperimentSpec], ctx: FaultContext, suite: Suite) -> None:
     """Step 4: every fault checks its target before anything is injected; refusals end it."""
     refusals = []
     for spec in experiments:
         for item in spec.schedule:  # each fault of a compound experiment
             try:
-                fault_registry.get(item.fault.type)(item.fault, ctx).preflight()
+                make_fault(item.fault, ctx, suite, experiment=spec.name).preflight()
             except FaultError as exc:
                 refusals.append(f"experiment {spec.name!r}: {exc}")
     if refusals:
@@ -228,7 +228,7 @@ async def start_copy(
     safety, ctx = await open_system(
         stack, suite, run_dir=run_dir, env=env, seed=seed, rng=rng, notes=notes
     )
-    preflight(experiments, ctx)
+    preflight(experiments, ctx, suite)
     feed, since_ns = await measure(suite, stack, rng=rng, keep_requests=keep_requests)
     warmup_s = await settle(suite, feed, journal, since_ns=since_ns)
     return Copy(name, suite, run_dir, journal, safety, ctx, feed, warmup_s, notes)

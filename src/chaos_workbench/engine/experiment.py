@@ -31,13 +31,13 @@ from chaos_workbench.engine.compound import (
     LeaseKeeper,
     uncancellable,
 )
+from chaos_workbench.engine.faults import make_fault
 from chaos_workbench.engine.feed import WindowFeed
 from chaos_workbench.engine.journal import Journal
 from chaos_workbench.engine.observers import RunObserver
 from chaos_workbench.engine.outcome import Clock, ResultBuilder, now_ns, reliable
 from chaos_workbench.experiments.schema import ExperimentSpec, Suite
 from chaos_workbench.faults import Fault, FaultContext, FaultParams
-from chaos_workbench.faults import registry as fault_registry
 from chaos_workbench.model import ExperimentStatus, FaultResult, ImpactLevel
 from chaos_workbench.traffic.window import Window, merge_windows, outcomes_of
 
@@ -139,7 +139,7 @@ class ExperimentRunner:
         for item in spec.schedule:
             end_s = min(item.at_s + (item.fault.duration_s or fault_s), fault_s)
             params = item.fault.model_copy(update={"duration_s": end_s - item.at_s})
-            fault = fault_registry.get(params.type)(params, self.ctx)
+            fault = make_fault(params, self.ctx, self.suite, experiment=spec.name)
             held.append(HeldFault(fault, item.at_s, end_s, target=_target(item.fault)))
         return held
 

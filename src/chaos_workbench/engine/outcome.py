@@ -146,7 +146,7 @@ class ResultBuilder:
             details = " + ".join(i.description for i in intervals) or details
         return FaultResult(
             name=self.spec.name,
-            fault_type=self.fault.fault_type,
+            fault_type=self.fault.reported_type,
             description=self.spec.description or details,
             status=status,
             recovered=recovery_ms is not None,

@@ -199,7 +199,7 @@ async def _execute(
                     rng=run.rng,
                     notes=run.notes,
                 )
-                preflight(run.experiments, ctx)
+                preflight(run.experiments, ctx, suite)
                 await statistics
                 feed = await _measure(run, stack)
                 run.warmup_s = await settle(

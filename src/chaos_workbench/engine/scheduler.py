@@ -26,6 +26,7 @@ from chaos_workbench.analysis.significance import assess_change
 from chaos_workbench.engine.copies import Copy, start_copy
 from chaos_workbench.engine.errors import RunAborted
 from chaos_workbench.engine.experiment import ExperimentRunner
+from chaos_workbench.engine.faults import fault_type_of
 from chaos_workbench.engine.feed import FeedClosed
 from chaos_workbench.engine.guardrails import GuardrailWatch
 from chaos_workbench.engine.observers import RunObserver
@@ -33,7 +34,6 @@ from chaos_workbench.engine.warmup import WarmupFailed
 from chaos_workbench.experiments.errors import SuiteError
 from chaos_workbench.experiments.placeholders import CopyPlaces
 from chaos_workbench.experiments.schema import ExperimentSpec, Suite
-from chaos_workbench.faults import registry as fault_registry
 from chaos_workbench.faults.registry import FaultScope, scope_of
 from chaos_workbench.host.names import safe_file_name
 from chaos_workbench.model import ExperimentStatus, FaultResult, ImpactLevel
@@ -278,9 +278,13 @@ async def _experiment(
             if marks.injected_ns and marks.revert_ns:
                 result = await _against_control(run, control, copy, marks, result, alone)
     except WarmupFailed as exc:
-        result = _not_run(spec, ExperimentStatus.INCONCLUSIVE, f"{name} never got steady: {exc}")
+        result = _not_run(
+            run.suite, spec, ExperimentStatus.INCONCLUSIVE, f"{name} never got steady: {exc}"
+        )
     except (RunAborted, FeedClosed) as exc:
-        result = _not_run(spec, ExperimentStatus.ERROR, f"{name} could not run it: {exc}")
+        result = _not_run(
+            run.suite, spec, ExperimentStatus.ERROR, f"{name} could not run it: {exc}"
+        )
     return result.model_copy(update={"copy_name": name, "scope": scope.value, "ran_alone": alone})
 
 
@@ -326,11 +330,13 @@ async def _against_control(
     return result.model_copy(update=update)
 
 
-def _not_run(spec: ExperimentSpec, status: ExperimentStatus, reason: str) -> FaultResult:
+def _not_run(
+    suite: Suite, spec: ExperimentSpec, status: ExperimentStatus, reason: str
+) -> FaultResult:
     """The result of an experiment whose copy could not be started or measured."""
     return FaultResult(
         name=spec.name,
-        fault_type=fault_registry.get(spec.schedule[0].fault.type).fault_type,
+        fault_type=fault_type_of(spec.schedule[0].fault),
         description=spec.description or ", ".join(f.fault.type for f in spec.schedule),
         status=status,
         recovered=False,

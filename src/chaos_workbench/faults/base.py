@@ -191,6 +191,12 @@ class Fault(ABC, Generic[P]):
         self.params = params
         self.ctx = ctx
 
+    @property
+    def reported_type(self) -> FaultType:
+        """The category this fault's result reports: the class's, unless it decides per
+        instance (a Chaos Mesh fault is latency, an outage or a pod kill by its params)."""
+        return self.fault_type
+
     def preflight(self) -> None:
         """Refuse (raise :class:`FaultRefused`) before the run if the target is not allowed."""
 
