@@ -103,6 +103,13 @@ def run(
             "control copy (0: one after another; default: the suite's 'parallel').",
         ),
     ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Drive the suite's traffic from the workers of this running Dask scheduler "
+            "(tcp://host:port; overrides traffic.scheduler; docs/traffic.md).",
+        ),
+    ] = None,
     journal_path: Annotated[
         Path,
         typer.Option(help="Chaos Toolkit experiments: where to write its journal."),
@@ -170,6 +177,7 @@ def run(
         history_db=None if no_history else history,
         metrics_port=metrics_port,
         parallel=parallel,
+        scheduler=scheduler,
     )
     if fail_under is not None:
         worst = _GRADES.index(fail_under.upper())

@@ -192,3 +192,86 @@ def test_a_suite_with_bad_distributed_settings_is_refused_by_line(tmp_path: Path
     lines = done.stderr.strip().splitlines()
     assert f"{suite}:10: traffic.workers: Input should be greater than or equal to 1" in lines
     assert any(line.startswith(f"{suite}:11: traffic.scheduler: expected a Dask") for line in lines)
+
+
+async def test_cwb_run_with_scheduler_drives_the_suite_traffic_from_the_workers(
+    scheduler: str, http_server: Server, tmp_path: Path
+) -> None:
+    """A real ``cwb run --scheduler``: the suite's traffic comes from the cluster's workers
+    (both publish windows on the run's topic) and the engine judges it as usual."""
+    import json
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        listen = f"127.0.0.1:{sock.getsockname()[1]}"
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "service: dist\n"
+        f"traffic: {{url: 'http://{listen}/ok', rate_per_s: 50}}\n"
+        f"proxies: [{{name: svc, listen: '{listen}', upstream: '127.0.0.1:{http_server.port}'}}]\n"
+        "defaults: {baseline_s: 1, fault_s: 1, recovery_timeout_s: 10}\n"
+        "experiments: [{name: down, fault: {type: down, proxy: svc}}]\n"
+    )
+    cwb = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "chaos_workbench.cli", "run", str(suite)),
+        *("--scheduler", scheduler, "--no-history", "--run-dir", str(tmp_path / "run")),
+        *("--json", str(tmp_path / "report.json")),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(cwb.communicate(), 120)
+    assert cwb.returncode == 0, out.decode()[-3000:]
+    (result,) = json.loads((tmp_path / "report.json").read_text())["results"]
+    assert result["status"] == "passed", result["reason"]
+    assert result["impact"] == "full_outage"  # the proxy refused every worker's requests
+    assert result["recovery_time_ms"] is not None
+
+    def worker_topics() -> dict[str, set[str]]:
+        from distributed import Client
+
+        with Client(scheduler, timeout=10) as client:
+            events = client.get_events()
+        return {
+            topic: {str(message.get("worker")) for _, message in items}
+            for topic, items in events.items()
+            if topic.startswith("cwb-load-")
+        }
+
+    topics = await asyncio.to_thread(worker_topics)
+    # This run's topic is the one whose events came from both workers; earlier tests of the
+    # module used the same scheduler, so there may be others.
+    assert any(len(workers) == 2 for workers in topics.values()), topics
+
+
+def test_cwb_run_scheduler_refuses_a_malformed_address_and_a_probe_suite(
+    tmp_path: Path,
+) -> None:
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "service: s\ntraffic: {url: 'http://127.0.0.1:9/'}\n"
+        "proxies: [{name: p, listen: '127.0.0.1:8', upstream: '127.0.0.1:9'}]\n"
+        "experiments: [{name: x, fault: {type: down, proxy: p}}]\n"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "chaos_workbench.cli",
+            "run",
+            str(suite),
+            "--no-history",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--scheduler",
+            "http://127.0.0.1:8786",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--scheduler: " in done.stdout + done.stderr
+    assert "tcp://host:port" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr

@@ -7,17 +7,20 @@ import signal
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from chaos_workbench.engine.errors import RunInterrupted
+from chaos_workbench.engine.errors import RunAborted, RunInterrupted
 from chaos_workbench.engine.runner import RunOptions, default_run_dir
 from chaos_workbench.engine.session import run_suite_blocking
 from chaos_workbench.experiments.loader import load_suite
 from chaos_workbench.experiments.placeholders import CopyPlaces
+from chaos_workbench.experiments.schema import Suite
 from chaos_workbench.model import FaultResult, RunRecord
 from chaos_workbench.reports import print_scorecard, write_report
 from chaos_workbench.store import DEFAULT_DB_PATH, RunStore
+from chaos_workbench.traffic.spec import TrafficSpec
 
 __all__ = ["run_suite"]
 
@@ -52,11 +55,13 @@ def run_suite(
     metrics_port: int | None = None,
     parallel: int | None = None,
     copy: CopyPlaces | None = None,
+    scheduler: str | None = None,
 ) -> RunRecord:
     """Run the suite file at ``path`` for real and report it.
 
     ``parallel`` overrides the suite's ``parallel`` (experiment copies at once; 0: none);
-    ``copy`` gives the placeholders of a sequential run (default: fresh ports, the run dir).
+    ``copy`` gives the placeholders of a sequential run (default: fresh ports, the run dir);
+    ``scheduler`` (``tcp://host:port``) overrides ``traffic.scheduler``.
     Raises ``SuiteError`` (bad file), :class:`RunAborted` (could not start) or
     :class:`RunInterrupted` (stopped by a signal, after reverting; reports still written).
     """
@@ -65,7 +70,9 @@ def run_suite(
     run_dir = run_dir or default_run_dir(suite.service)
     # A sequential run is one copy, in the run directory; a parallel one reads the suite
     # again for each copy (its own ports and directory: experiments/placeholders.py).
-    suite = load_suite(path, env, copy=copy or CopyPlaces(run_dir.absolute()))
+    suite = with_scheduler(
+        load_suite(path, env, copy=copy or CopyPlaces(run_dir.absolute())), scheduler
+    )
     on_phase, on_result = _progress(console)
 
     def on_signal(sig: signal.Signals, count: int) -> None:
@@ -91,7 +98,7 @@ def run_suite(
             on_result=on_result,
             metrics_port=metrics_port,
             parallel=parallel,
-            copy_suite=lambda places: load_suite(path, env, copy=places),
+            copy_suite=lambda places: with_scheduler(load_suite(path, env, copy=places), scheduler),
             on_metrics_url=lambda url: console.print(f"metrics: {escape(url)}"),
         ),
         suite_path=str(path),
@@ -111,3 +118,23 @@ def run_suite(
     if outcome.stopped_by is not None:
         raise RunInterrupted(outcome)
     return record
+
+
+def with_scheduler(suite: Suite, scheduler: str | None) -> Suite:
+    """``suite`` with its traffic driven from ``scheduler``'s Dask workers (``--scheduler``);
+    a probe suite or a malformed address is refused (exit 2). Its host obeys the loopback
+    rule when the traffic starts, as for ``traffic.scheduler`` in the file."""
+    if scheduler is None:
+        return suite
+    if suite.traffic is None:
+        raise RunAborted(
+            "--scheduler drives HTTP traffic; this suite measures with a probe", exit_code=2
+        )
+    try:
+        traffic = TrafficSpec.model_validate(
+            {**suite.traffic.model_dump(by_alias=True, exclude_unset=True), "scheduler": scheduler}
+        )
+    except ValidationError as exc:
+        reasons = "; ".join(str(e["msg"]) for e in exc.errors())
+        raise RunAborted(f"--scheduler: {reasons}", exit_code=2) from None
+    return suite.model_copy(update={"traffic": traffic})
