@@ -297,3 +297,22 @@ def test_cwb_run_refuses_a_precreated_run_directory_others_can_write(tmp_path: P
         "group or others (mode 0777)"
     ) in result.stderr
     assert list(run_dir.iterdir()) == []  # nothing written into it
+
+
+def test_cwb_cleanup_finds_the_copies_of_a_parallel_run(tmp_path: Path) -> None:
+    """A parallel run keeps a safety net per copy (``control``, ``copies/NN-name``); after a
+    crash of everything, ``cwb cleanup`` on the runs root reverts their leases too."""
+    root = make_private_dir(tmp_path / "runs")
+    run = make_private_dir(root / "20261203-120000-shop-abcd")
+    make_private_dir(run / "copies")
+    leftovers = []
+    for copy in (run / "control", run / "copies" / "01-kill-db"):
+        make_private_dir(copy)
+        leftover = copy / "fill.bin"  # a file a disk_fill fault left in the copy's directory
+        leftover.write_bytes(b"x" * 1024)
+        dead_run(copy, [DeletePath(path=str(leftover))], RevertPolicy())
+        leftovers.append(leftover)
+    result = CliRunner().invoke(app, ["cleanup", "--root", str(root)])
+    assert result.exit_code == 0, result.output
+    assert [p.exists() for p in leftovers] == [False, False]
+    assert "01-kill-db" in result.output

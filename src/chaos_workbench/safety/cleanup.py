@@ -149,13 +149,24 @@ def end_run(run_dir: Path, *, source: str, reason: str, grace_s: float = 5.0) ->
     return report
 
 
+def _is_run_dir(path: Path) -> bool:
+    return (path / "leases").is_dir() or started.started_dir(path).is_dir()
+
+
 def run_dirs_under(root: Path) -> list[Path]:
-    """Run directories (with a ``leases`` or ``started`` folder) under ``root``, oldest first."""
+    """Run directories (with a ``leases`` or ``started`` folder) under ``root``, oldest first,
+    each followed by the copies of a parallel run in it (``control``, ``copies/*``: each has
+    its own leases and started things, and would be missed after a crash of everything)."""
     if not root.is_dir():
         return []
-    return sorted(
-        p for p in root.iterdir() if (p / "leases").is_dir() or started.started_dir(p).is_dir()
-    )
+    found = []
+    for path in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
+        copies = path / "copies"
+        nested = [path / "control"]
+        if copies.is_dir() and not copies.is_symlink():
+            nested += sorted(copies.iterdir())
+        found += [p for p in [path, *nested] if not p.is_symlink() and _is_run_dir(p)]
+    return found
 
 
 def clean_orphans(
