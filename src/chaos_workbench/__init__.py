@@ -45,8 +45,8 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "GRADE_THRESHOLDS",
     "BreakingPoint",
-    "ControlComparison",
     "ChaosWorkbench",
+    "ControlComparison",
     "Experiment",
     "ExperimentStatus",
     "FaultInterval",

@@ -223,8 +223,9 @@ class FaultResult(_Frozen):
     streak's length; it is None when the service did not recover within the recovery
     timeout (or the experiment did not run). ``revert_ms`` is how long the revert took (a
     restart, a thaw); ``disruption_ms`` runs from the first request that broke the SLO
-    after injection to the recovery instant — what users saw, the revert included. The
-    rules are in ``docs/analysis.md``.
+    after injection to the recovery instant — what users saw, the revert included;
+    ``error_burst_ms`` from the first to the last failed request in that time (how long
+    requests failed; a self-healing system's failover). The rules are in ``docs/analysis.md``.
     """
 
     name: str
@@ -236,6 +237,7 @@ class FaultResult(_Frozen):
     recovery_time_ms: float | None = None
     revert_ms: float | None = None
     disruption_ms: float | None = None
+    error_burst_ms: float | None = None
     reason: str = ""
     details: str = ""
     weight: float = Field(default=1.0, gt=0)

@@ -6,11 +6,14 @@ import numpy as np
 import pytest
 
 from chaos_workbench.analysis.recovery import (
+    disruption_ms,
+    error_burst_ns,
     first_breaking_ns,
     good_requests,
     recovery_instant_ns,
 )
 from chaos_workbench.analysis.spec import Slo
+from chaos_workbench.model import ImpactLevel
 from chaos_workbench.traffic.window import RequestOutcomes
 
 MS = 1_000_000
@@ -137,3 +140,30 @@ def test_good_requests() -> None:
     slo = Slo(success_ratio=0.99, p99_ms=300)
     assert good_requests(outcomes(".xs."), slo).tolist() == [True, False, False, True]
     assert good_requests(outcomes(".xs."), STRICT).tolist() == [True, False, True, True]
+
+
+def test_the_error_burst_spans_the_first_to_the_last_failure_and_ignores_slow_answers() -> None:
+    # Good, then failures at 100..160 ms with a good one and slow ones among them, good again.
+    series = outcomes("....." + "xx.x" + "ss" + "......")
+    assert error_burst_ns(series, after_ns=0, before_ns=10_000 * MS) == 60 * MS  # 100→160
+    # Only failures intended in [after, before) count.
+    assert error_burst_ns(series, after_ns=130 * MS, before_ns=10_000 * MS) == 0  # one: 160
+    assert error_burst_ns(series, after_ns=0, before_ns=150 * MS) == 20 * MS  # 100→120
+    assert error_burst_ns(outcomes("." * 20), after_ns=0, before_ns=10_000 * MS) == 0
+
+
+def test_the_disruption_runs_to_the_recovery_instant_even_when_errors_stopped_earlier() -> None:
+    # Failures 100..140 ms (a failover), recovered (by the SLO) at 400 ms.
+    series = outcomes("....." + "xxx" + "." * 30)
+    assert (
+        disruption_ms(
+            series, STRICT, ImpactLevel.PARTIAL_OUTAGE, inject_ns=0, recovered_ns=400 * MS
+        )
+        == 300.0
+    )
+    assert error_burst_ns(series, after_ns=0, before_ns=400 * MS) == 40 * MS
+    assert disruption_ms(series, STRICT, ImpactLevel.NONE, inject_ns=0, recovered_ns=None) == 0.0
+    assert (
+        disruption_ms(series, STRICT, ImpactLevel.FULL_OUTAGE, inject_ns=0, recovered_ns=None)
+        is None
+    )

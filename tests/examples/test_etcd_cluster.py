@@ -73,6 +73,9 @@ def test_killing_the_leader_stops_writes_for_about_one_election(etcd_run: Exampl
     assert kill.disruption_ms > 0
     burst = error_burst_ms(kill)
     assert BURST_MIN_MS <= burst <= BURST_MAX_MS, burst
+    # The engine's figure (first to last failed write) is the same election.
+    assert kill.error_burst_ms is not None
+    assert BURST_MIN_MS <= kill.error_burst_ms <= BURST_MAX_MS, kill.error_burst_ms
 
 
 @pytest.mark.timeout(240)

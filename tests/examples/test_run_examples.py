@@ -88,6 +88,9 @@ def test_haproxy_health_checks_bound_the_disruption(run: Callable[..., ExampleRu
     assert checks.recovered
     burst = error_burst_ms(checks, failing_share_per_s=50.0)  # 100/s, half to backend-a
     assert BURST_MIN_MS <= burst <= BURST_MAX_MS, burst
+    # The engine's own figure: first to last failed request, the same burst.
+    assert checks.error_burst_ms is not None
+    assert BURST_MIN_MS <= checks.error_burst_ms <= BURST_MAX_MS, checks.error_burst_ms
 
 
 def test_haproxy_without_checks_fails_for_the_whole_fault(
@@ -97,6 +100,8 @@ def test_haproxy_without_checks_fails_for_the_whole_fault(
     assert bare.recovered
     burst = error_burst_ms(bare, failing_share_per_s=50.0)
     assert burst > 2 * FALL * INTER_MS, burst  # the 4 s fault, not 1.5 s
+    assert bare.error_burst_ms is not None
+    assert bare.error_burst_ms > 2 * FALL * INTER_MS, bare.error_burst_ms
 
 
 def test_pgbouncer_probe_sees_the_faults_and_recovers(run: Callable[..., ExampleRun]) -> None:

@@ -16,7 +16,12 @@ clock as users see it):
   asks for. A span is judged only once every request in it has been measured;
 * the **disruption** is the time from the first request that broke the SLO after the
   fault was injected to the recovery instant: how long users saw the fault, the revert
-  (a restart, a thaw) included.
+  (a restart, a thaw) included;
+* the **error burst** is the time from the first *failed* request (an error, not a slow
+  answer) after injection to the last one before the recovery instant: how long requests
+  failed. Unlike the disruption it does not stretch to the revert when a system heals
+  itself during the fault (a failover, an election, a health check), and it is measured
+  even when the windows show no impact (a few failed requests around a reconnect).
 """
 
 from __future__ import annotations
@@ -24,9 +29,16 @@ from __future__ import annotations
 import numpy as np
 
 from chaos_workbench.analysis.spec import Slo
+from chaos_workbench.model import ImpactLevel
 from chaos_workbench.traffic.window import RequestOutcomes
 
-__all__ = ["first_breaking_ns", "good_requests", "recovery_instant_ns"]
+__all__ = [
+    "disruption_ms",
+    "error_burst_ns",
+    "first_breaking_ns",
+    "good_requests",
+    "recovery_instant_ns",
+]
 
 
 def good_requests(outcomes: RequestOutcomes, slo: Slo) -> np.ndarray:
@@ -42,6 +54,34 @@ def first_breaking_ns(outcomes: RequestOutcomes, slo: Slo, *, after_ns: int) -> 
     late_enough = outcomes.intended_ns >= after_ns
     bad = np.flatnonzero(late_enough & ~good_requests(outcomes, slo))
     return int(outcomes.intended_ns[bad[0]]) if len(bad) else None
+
+
+def disruption_ms(
+    outcomes: RequestOutcomes,
+    slo: Slo,
+    impact: ImpactLevel,
+    *,
+    inject_ns: int,
+    recovered_ns: int | None,
+) -> float | None:
+    """From the first SLO-breaking request after injection to the recovery instant: 0 with
+    no impact, None when the service did not recover."""
+    if impact is ImpactLevel.NONE:
+        return 0.0
+    if recovered_ns is None:
+        return None
+    first_ns = first_breaking_ns(outcomes, slo, after_ns=inject_ns)
+    if first_ns is None or first_ns > recovered_ns:
+        return 0.0  # impact from the windows, but no single request broke the SLO
+    return round((recovered_ns - first_ns) / 1e6, 1)
+
+
+def error_burst_ns(outcomes: RequestOutcomes, *, after_ns: int, before_ns: int) -> int:
+    """Nanoseconds from the first to the last failed request intended in
+    ``[after_ns, before_ns)`` (0 with none, or with one)."""
+    times = outcomes.intended_ns
+    failed = times[(times >= after_ns) & (times < before_ns) & ~outcomes.ok]
+    return int(failed.max() - failed.min()) if len(failed) else 0
 
 
 def recovery_instant_ns(

@@ -22,7 +22,9 @@ from chaos_workbench.analysis.impact import (
     phase_stats,
     window_holds_slo,
 )
-from chaos_workbench.analysis.recovery import first_breaking_ns, recovery_instant_ns
+from chaos_workbench.analysis.recovery import disruption_ms as disruption_ms_of
+from chaos_workbench.analysis.recovery import error_burst_ns as error_burst_ns_of
+from chaos_workbench.analysis.recovery import recovery_instant_ns
 from chaos_workbench.analysis.significance import assess_change
 from chaos_workbench.engine.compound import (
     FaultSchedule,
@@ -266,7 +268,12 @@ class ExperimentRunner:
             fault_windows, slo, self.suite.impact, significant_change=change.significant
         )
         recovery_ms = await self._recovery_ms(trial, impact)
-        disruption_ms = self._disruption_ms(trial, impact)
+        until_ns = trial.recovered_ns or now_ns()  # not recovered: all that was measured
+        outcomes = outcomes_of(self.feed.between(trial.inject_ns, until_ns))
+        disruption_ms = disruption_ms_of(
+            outcomes, slo, impact, inject_ns=trial.inject_ns, recovered_ns=trial.recovered_ns
+        )
+        error_burst_ns = error_burst_ns_of(outcomes, after_ns=trial.inject_ns, before_ns=until_ns)
         end_ns = now_ns()
         if trial.aborted:
             status = ExperimentStatus.ABORTED
@@ -301,6 +308,7 @@ class ExperimentRunner:
             phase_marks=(trial.inject_ns, trial.revert_end_ns),
             revert_ms=trial.revert_ms,
             disruption_ms=disruption_ms,
+            error_burst_ms=round(error_burst_ns / 1e6, 1),
         )
 
     def _fault_windows(self, trial: Trial) -> list[Window]:
@@ -314,18 +322,6 @@ class ExperimentRunner:
             for w in self.feed.between(trial.injected_ns, trial.revert_ns)
             if w.start_ns >= trial.injected_ns and w.end_ns <= trial.revert_ns
         ] or self.feed.between(trial.inject_ns, trial.revert_ns)
-
-    def _disruption_ms(self, trial: Trial, impact: ImpactLevel) -> float | None:
-        """From the first SLO-breaking request after injection to the recovery instant."""
-        if impact is ImpactLevel.NONE:
-            return 0.0
-        if trial.recovered_ns is None:
-            return None
-        outcomes = outcomes_of(self.feed.between(trial.inject_ns, trial.recovered_ns))
-        first_ns = first_breaking_ns(outcomes, self.suite.slo, after_ns=trial.inject_ns)
-        if first_ns is None or first_ns > trial.recovered_ns:
-            return 0.0  # impact from the windows, but no single request broke the SLO
-        return round((trial.recovered_ns - first_ns) / 1e6, 1)
 
     async def _recovery_ms(self, trial: Trial, impact: ImpactLevel) -> float | None:
         """5. Milliseconds from the end of the revert to the recovery instant."""

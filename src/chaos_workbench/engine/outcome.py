@@ -136,6 +136,7 @@ class ResultBuilder:
         phase_marks: tuple[int, int] | None = None,
         revert_ms: float | None = None,
         disruption_ms: float | None = None,
+        error_burst_ms: float | None = None,
     ) -> FaultResult:
         if self.fault.choice is not None:  # chosen at injection time: say which
             chosen = f"target chosen at injection: {self.fault.choice}"
@@ -154,6 +155,7 @@ class ResultBuilder:
             recovery_time_ms=None if recovery_ms is None else round(recovery_ms, 1),
             revert_ms=None if revert_ms is None else round(revert_ms, 1),
             disruption_ms=disruption_ms,
+            error_burst_ms=error_burst_ms,
             reason=reason,
             details=details,
             weight=self.spec.weight,

@@ -7,6 +7,7 @@ from chaos_workbench.model import ExperimentStatus, FaultResult, RunRecord
 __all__ = [
     "disruption_text",
     "duration_ms_text",
+    "error_burst_text",
     "fault_label",
     "impact_text",
     "recovered_text",
@@ -69,6 +70,13 @@ def recovery_time_text(result: FaultResult) -> str:
 def revert_text(result: FaultResult) -> str:
     """How long the revert took (a restart, a thaw)."""
     return duration_ms_text(result.revert_ms)
+
+
+def error_burst_text(result: FaultResult) -> str:
+    """From the first failed request to the last; ``-`` when unknown."""
+    if result.status in _NOT_RUN:
+        return "-"
+    return duration_ms_text(result.error_burst_ms)
 
 
 def disruption_text(result: FaultResult) -> str:

@@ -69,6 +69,7 @@ def report_dict(record: RunRecord) -> dict[str, Any]:
                 "recovery_time_ms": r.recovery_time_ms,
                 "revert_ms": r.revert_ms,
                 "disruption_ms": r.disruption_ms,
+                "error_burst_ms": r.error_burst_ms,
                 "status": str(r.status),
                 "passed": r.passed,
                 "reason": r.reason,

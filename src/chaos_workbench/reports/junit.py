@@ -14,6 +14,7 @@ from chaos_workbench.reports._compound import interval_lines, outcome_text, pair
 from chaos_workbench.reports._control import control_lines
 from chaos_workbench.reports._format import (
     disruption_text,
+    error_burst_text,
     fault_label,
     impact_text,
     recovery_time_text,
@@ -86,6 +87,7 @@ def to_junit_xml(record: RunRecord) -> str:
             f"recovery time: {recovery_time_text(result)}",
             f"revert: {revert_text(result)}",
             f"disruption: {disruption_text(result)}",
+            f"requests failed for: {error_burst_text(result)}",
             *([f"expected: {result.expectation}"] if result.expectation else []),
             *interval_lines(result),
             *result.findings,
