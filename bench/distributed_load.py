@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load_bench import nginx_server
 
-from chaos_workbench.traffic.distributed import DistributedLoadDriver
+from chaos_workbench.traffic.distributed import LOCAL_CLUSTER_OPTIONS, DistributedLoadDriver
 from chaos_workbench.traffic.driver import LoadDriver
 from chaos_workbench.traffic.spec import TrafficSpec
 from chaos_workbench.traffic.window import Window, merge_windows
@@ -90,18 +90,7 @@ def main() -> None:
         if url is None:
             sys.exit("nginx not found: run bench/install_load_tools.sh")
         spec = TrafficSpec(url=url, rate_per_s=rate)
-        clusters = {
-            n: LocalCluster(
-                n_workers=n,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-                silence_logs=logging.CRITICAL,
-            )
-            for n in (1, 2, 4)
-        }
+        clusters = {n: LocalCluster(n_workers=n, **LOCAL_CLUSTER_OPTIONS) for n in (1, 2, 4)}
         try:
             configs: dict[str, Callable[[], Awaitable[Result]]] = {
                 "in-process": lambda: in_process(spec, duration_s)

@@ -8,7 +8,6 @@ One ``LocalCluster`` (processes) serves the module through its ``tcp://`` addres
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import signal
 import subprocess
@@ -19,7 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from chaos_workbench.traffic.distributed import DistributedLoadDriver, DistributedLoadError
+from chaos_workbench.traffic.distributed import (
+    LOCAL_CLUSTER_OPTIONS,
+    DistributedLoadDriver,
+    DistributedLoadError,
+)
 from chaos_workbench.traffic.spec import TrafficSpec
 from chaos_workbench.traffic.window import Window, merge_windows
 
@@ -32,15 +35,7 @@ pytestmark = pytest.mark.slow
 def scheduler() -> Iterator[str]:
     from distributed import LocalCluster
 
-    cluster = LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-        silence_logs=logging.CRITICAL,
-    )
+    cluster = LocalCluster(n_workers=2, **LOCAL_CLUSTER_OPTIONS)
     try:
         yield str(cluster.scheduler_address)
     finally:

@@ -9,6 +9,7 @@ into the windows the engine already analyses, flagging any share that went missi
 from __future__ import annotations
 
 from chaos_workbench.traffic.distributed.driver import (
+    LOCAL_CLUSTER_OPTIONS,
     DistributedLoadDriver,
     DistributedLoadError,
     check_scheduler,
@@ -17,6 +18,7 @@ from chaos_workbench.traffic.distributed.merge import ShareLoss, ShareMerger
 from chaos_workbench.traffic.distributed.share import share_offsets_ns
 
 __all__ = [
+    "LOCAL_CLUSTER_OPTIONS",
     "DistributedLoadDriver",
     "DistributedLoadError",
     "ShareLoss",

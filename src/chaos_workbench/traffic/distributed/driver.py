@@ -51,9 +51,25 @@ from chaos_workbench.traffic.spec import TrafficSpec
 from chaos_workbench.traffic.stats import DriverStats
 from chaos_workbench.traffic.window import Window, merge_windows
 
-__all__ = ["DistributedLoadDriver", "DistributedLoadError", "check_scheduler"]
+__all__ = [
+    "LOCAL_CLUSTER_OPTIONS",
+    "DistributedLoadDriver",
+    "DistributedLoadError",
+    "check_scheduler",
+]
 
 _CONNECT_TIMEOUT_S = 10.0
+# A LocalCluster on loopback: one thread per worker process (each paces its share on its
+# own event loop), no dashboard. The scheduler's own HTTP server (/health) would still take
+# port 8787 on every interface, or warn when it is taken, hence its loopback port 0.
+LOCAL_CLUSTER_OPTIONS: dict[str, Any] = {
+    "threads_per_worker": 1,
+    "processes": True,
+    "host": "127.0.0.1",
+    "dashboard_address": None,
+    "scheduler_kwargs": {"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+    "silence_logs": logging.CRITICAL,
+}
 _TICK_S = 0.1  # the merger checks for overdue shares this often
 
 
@@ -146,16 +162,7 @@ class DistributedLoadDriver(AsyncResource):
         try:
             if self.scheduler is None:
                 self._cluster = await LocalCluster(  # type: ignore[no-untyped-call]
-                    n_workers=self.workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                    # No dashboard; the scheduler's own HTTP server (/health) would still
-                    # take port 8787 on every interface, or warn when it is taken.
-                    scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-                    silence_logs=logging.CRITICAL,
-                    asynchronous=True,
+                    n_workers=self.workers, asynchronous=True, **LOCAL_CLUSTER_OPTIONS
                 )
             target = self._cluster if self._cluster is not None else self.scheduler
             self._client = await Client(  # type: ignore[no-untyped-call]
