@@ -57,8 +57,10 @@ def suite(
     data: dict[str, Any] = {
         "service": "cluster",
         "seed": 3,
-        "traffic": {"url": f"http://127.0.0.1:{web}/", "rate_per_s": 40, "timeout_ms": 1000},
-        "slo": {"success_ratio": 0.95},
+        # A lenient SLO: the test is about who is killed, and a busy machine (two test
+        # workers beside it) must not make the steady state fail before injection.
+        "traffic": {"url": f"http://127.0.0.1:{web}/", "rate_per_s": 40, "timeout_ms": 3000},
+        "slo": {"success_ratio": 0.8},
         "defaults": {
             "baseline_s": 1.0,
             "fault_s": 1.0,
@@ -112,7 +114,8 @@ async def test_the_chosen_member_is_killed_restarted_and_named_in_the_report(
     spec, _, starts = suite(tmp_path, free_port, None)
     record = await execute_suite(spec, RunOptions(run_dir=tmp_path / "run"))
     (result,) = record.results
-    assert result.status is not ExperimentStatus.ERROR, result.reason
+    # It ran (not inconclusive: nothing would have been killed; not an error).
+    assert result.status in (ExperimentStatus.PASSED, ExperimentStatus.FAILED), result.reason
     # Each member started once, and n2 (only n2) a second time: killed, then restarted.
     assert sorted(starts_of(starts)) == ["n1", "n2", "n2", "n3"]
     assert result.details.startswith("SIGKILL to n2 (chosen by `")
