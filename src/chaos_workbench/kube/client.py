@@ -129,10 +129,11 @@ class ChaosResources:
             ),
         )
 
-    def get(self, ref: ResourceRef) -> dict[str, Any] | None:
-        """The object as the API server has it, or None when there is none."""
+    def _named(self, verb: str, ref: ResourceRef, method: str) -> tuple[bool, Any]:
+        """Call ``method`` (get or delete) on the named object: (False, None) on a 404."""
+        call = getattr(self._api, method)
         try:
-            found = self._api.get_namespaced_custom_object(
+            found = call(
                 CHAOS_MESH_GROUP,
                 CHAOS_MESH_VERSION,
                 ref.namespace,
@@ -142,26 +143,19 @@ class ChaosResources:
             )
         except Exception as exc:
             if _status_code(exc) == 404:
-                return None
-            raise KubeError(f"cannot read {ref}: {_reason(exc)}") from exc
+                return False, None
+            raise KubeError(f"cannot {verb} {ref}: {_reason(exc)}") from exc
+        return True, found
+
+    def get(self, ref: ResourceRef) -> dict[str, Any] | None:
+        """The object as the API server has it, or None when there is none."""
+        _, found = self._named("read", ref, "get_namespaced_custom_object")
         return found if isinstance(found, dict) else None
 
     def delete(self, ref: ResourceRef) -> bool:
         """Ask for deletion; False when there was nothing to delete."""
-        try:
-            self._api.delete_namespaced_custom_object(
-                CHAOS_MESH_GROUP,
-                CHAOS_MESH_VERSION,
-                ref.namespace,
-                ref.plural,
-                ref.name,
-                _request_timeout=REQUEST_TIMEOUT_S,
-            )
-        except Exception as exc:
-            if _status_code(exc) == 404:
-                return False
-            raise KubeError(f"cannot delete {ref}: {_reason(exc)}") from exc
-        return True
+        existed, _ = self._named("delete", ref, "delete_namespaced_custom_object")
+        return existed
 
     def wait_injected(self, ref: ResourceRef, timeout_s: float) -> None:
         """Until Chaos Mesh reports ``AllInjected``; :class:`KubeError` after ``timeout_s``."""
